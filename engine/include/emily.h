@@ -1,0 +1,287 @@
+/* emily.h — the public C API of the Emily engine.
+ *
+ * Emily is a lazy array engine: every op validates its arguments, infers the
+ * result's shape and dtype, records a node and returns at once. Data is
+ * computed when it is asked for (em_eval, em_array_data) on a stream of the
+ * array's device, and the result is kept.
+ *
+ * Ownership: every em_array* handed out by the API carries one reference
+ * owned by the caller; release it with em_array_release. Ops never steal
+ * references from their inputs. Arrays are immutable once created.
+ *
+ * Errors: every entry point returns an em_status. On failure *out is left
+ * NULL and em_last_error() returns a message of the form
+ * "[op] what went wrong (shapes, dtypes)" for the calling thread.
+ *
+ * Usage:
+ *   em_array *a, *b, *c;
+ *   int64_t shape[2] = {2, 3};
+ *   float xs[6] = {1, 2, 3, 4, 5, 6};
+ *   em_array_from_data(&a, EM_F32, 2, shape, xs, sizeof xs, em_cpu());
+ *   em_exp(&b, a);
+ *   em_sum(&c, b, 1, (int[]){1}, false);
+ *   em_eval(&c, 1);                           // runs on the CPU stream
+ *   const float *r = em_array_data(c);        // 2 floats
+ *   em_array_release(a); em_array_release(b); em_array_release(c);
+ */
+#ifndef EMILY_H
+#define EMILY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EM_MAX_NDIM 16
+
+/* ---- status ----------------------------------------------------------- */
+
+typedef enum {
+  EM_OK = 0,
+  EM_ERR_ARGUMENT,    /* the caller passed something invalid */
+  EM_ERR_OOM,         /* an allocation failed or the memory limit was hit */
+  EM_ERR_UNSUPPORTED, /* valid, but this device/dtype has no kernel */
+  EM_ERR_RUNTIME,     /* a library or device call failed */
+} em_status;
+
+/* The message of the last failure on this thread ("" if none). */
+const char *em_last_error(void);
+const char *em_status_name(em_status s);
+
+/* ---- dtypes ----------------------------------------------------------- */
+/* X(NAME, name, bits, kind) — ORDER DTYPE: the enum, names and sizes all
+ * come from this list. kind: 'u' unsigned, 's' signed, 'f' float,
+ * 'c' complex. Sub-byte and f8 types have reserved slots. */
+#define EM_DTYPES(X)        \
+  X(U8, u8, 8, 'u')         \
+  X(U16, u16, 16, 'u')      \
+  X(U32, u32, 32, 'u')      \
+  X(U64, u64, 64, 'u')      \
+  X(S8, s8, 8, 's')         \
+  X(S16, s16, 16, 's')      \
+  X(S32, s32, 32, 's')      \
+  X(S64, s64, 64, 's')      \
+  X(F16, f16, 16, 'f')      \
+  X(BF16, bf16, 16, 'f')    \
+  X(F32, f32, 32, 'f')      \
+  X(F64, f64, 64, 'f')      \
+  X(C64, c64, 64, 'c')      \
+  X(C128, c128, 128, 'c')
+
+typedef enum {
+#define EM_X_(N, n, b, k) EM_##N,
+  EM_DTYPES(EM_X_)
+#undef EM_X_
+  EM_DTYPE_COUNT
+} em_dtype;
+
+const char *em_dtype_name(em_dtype t);       /* "f32"; "?" if invalid */
+bool em_dtype_from_name(const char *name, em_dtype *out);
+size_t em_dtype_size(em_dtype t);            /* bytes per element */
+bool em_dtype_is_float(em_dtype t);          /* f16 bf16 f32 f64 */
+bool em_dtype_is_complex(em_dtype t);
+bool em_dtype_is_int(em_dtype t);            /* signed or unsigned */
+bool em_dtype_is_signed(em_dtype t);         /* signed ints and floats */
+
+/* ---- devices and streams --------------------------------------------- */
+
+typedef enum { EM_DEVICE_CPU = 0, EM_DEVICE_CUDA = 1 } em_device_type;
+typedef struct {
+  em_device_type type;
+  int index;
+} em_device;
+
+em_device em_cpu(void);
+/* Number of devices of a type (CUDA: 0 when built without CUDA). */
+int em_device_count(em_device_type type);
+
+/* A stream is an ordered queue of work on one device, served by its own
+ * worker thread. Any thread may submit. Each device has a default stream. */
+typedef struct em_stream em_stream;
+em_status em_stream_new(em_stream **out, em_device dev);
+void em_stream_free(em_stream *s); /* waits for queued work first */
+em_stream *em_default_stream(em_device dev);
+em_status em_stream_synchronize(em_stream *s);
+
+/* Threads in the CPU pool (EMILY_NUM_THREADS overrides the core count). */
+int em_cpu_num_threads(void);
+
+/* ---- arrays ----------------------------------------------------------- */
+
+typedef struct em_array em_array;
+
+void em_array_retain(em_array *a);
+void em_array_release(em_array *a); /* NULL is ignored */
+
+em_dtype em_array_dtype(const em_array *a);
+int em_array_ndim(const em_array *a);
+const int64_t *em_array_shape(const em_array *a);
+int64_t em_array_size(const em_array *a);   /* element count */
+size_t em_array_nbytes(const em_array *a);  /* size * dtype size */
+em_device em_array_device(const em_array *a);
+bool em_array_is_evaluated(const em_array *a);
+
+/* Copies host bytes (row-major, little-endian, nbytes must equal the
+ * array's byte size) into a new evaluated array. */
+em_status em_array_from_data(em_array **out, em_dtype dtype, int ndim,
+                             const int64_t *shape, const void *data,
+                             size_t nbytes, em_device dev);
+
+/* Evaluates and returns a pointer to the row-major host bytes, valid while
+ * a reference to the array is held; NULL on failure (see em_last_error).
+ * May make the array contiguous. No copy for contiguous CPU arrays. */
+const void *em_array_data(em_array *a);
+/* Copies the row-major bytes into dst (nbytes must equal the byte size). */
+em_status em_array_to_host(em_array *a, void *dst, size_t nbytes);
+
+/* ---- evaluation ------------------------------------------------------- */
+
+/* Evaluates the arrays on the default stream of their device and waits. */
+em_status em_eval(em_array *const *arrays, int n);
+
+/* Queues evaluation on stream s and returns. done(status, user) runs on the
+ * stream's worker thread when the arrays are ready or have failed; the
+ * message of a failure is em_last_error() inside done. The arrays are
+ * retained until then. */
+typedef void (*em_done_fn)(em_status status, void *user);
+em_status em_eval_async(em_array *const *arrays, int n, em_stream *s,
+                        em_done_fn done, void *user);
+
+/* ---- memory ----------------------------------------------------------- */
+
+typedef struct {
+  size_t active_bytes; /* held by live buffers */
+  size_t peak_bytes;   /* highest active_bytes since the last reset */
+  size_t cached_bytes; /* freed buffers kept for reuse */
+  size_t limit_bytes;  /* 0: no limit */
+  uint64_t alloc_count, cache_hits;
+} em_memory_stats;
+
+em_status em_memory_stats_get(em_device dev, em_memory_stats *out);
+void em_memory_reset_peak(em_device dev);
+void em_memory_clear_cache(em_device dev);
+/* Allocations that would take active+cached past the limit first drop the
+ * cache, then fail with EM_ERR_OOM. 0 removes the limit. */
+void em_memory_set_limit(em_device dev, size_t bytes);
+/* Test hook: the (n+1)-th allocation from now fails (n < 0: off),
+ * so tests can drive the out-of-memory paths. */
+void em_memory_fail_after(em_device dev, long n);
+
+/* ---- ops -------------------------------------------------------------- */
+/* Creation */
+/* value points to one element in dtype's encoding. */
+em_status em_full(em_array **out, em_dtype dtype, int ndim,
+                  const int64_t *shape, const void *value, em_device dev);
+em_status em_full_scalar(em_array **out, em_dtype dtype, double value,
+                         em_device dev);
+em_status em_iota(em_array **out, em_dtype dtype, int ndim,
+                  const int64_t *shape, int axis, em_device dev);
+/* Ones where index[axis0] == index[axis1] over the last two axes. */
+em_status em_eye(em_array **out, em_dtype dtype, int ndim,
+                 const int64_t *shape, em_device dev);
+em_status em_as_type(em_array **out, em_array *a, em_dtype dtype);
+/* Reinterprets bytes; dtype sizes must match. */
+em_status em_bitcast(em_array **out, em_array *a, em_dtype dtype);
+/* A contiguous copy (mostly for tests and the NIF). */
+em_status em_copy(em_array **out, em_array *a);
+
+/* Shape */
+em_status em_reshape(em_array **out, em_array *a, int ndim,
+                     const int64_t *shape);
+/* axes == NULL squeezes every size-1 axis. */
+em_status em_squeeze(em_array **out, em_array *a, int naxes, const int *axes);
+/* axes[i] is the output axis that input axis i maps to (increasing);
+ * axes == NULL aligns trailing axes (numpy rules). */
+em_status em_broadcast(em_array **out, em_array *a, int ndim,
+                       const int64_t *shape, const int *axes);
+/* perm == NULL reverses the axes. */
+em_status em_transpose(em_array **out, em_array *a, const int *perm);
+/* lo/hi may be negative; interior >= 0. value is a 0-d array of a's dtype. */
+em_status em_pad(em_array **out, em_array *a, em_array *value,
+                 const int64_t *lo, const int64_t *hi,
+                 const int64_t *interior);
+em_status em_reverse(em_array **out, em_array *a, int naxes, const int *axes);
+/* Static slice: start, lengths and strides (>= 1) per axis. Starts are
+ * clamped so the slice fits, as Nx does. */
+em_status em_slice(em_array **out, em_array *a, const int64_t *start,
+                   const int64_t *lengths, const int64_t *strides);
+/* Dynamic slice: starts is a list of ndim 0-d integer arrays. */
+em_status em_slice_dynamic(em_array **out, em_array *a,
+                           em_array *const *starts, const int64_t *lengths,
+                           const int64_t *strides);
+/* Writes update into a at start (clamped so it fits). */
+em_status em_put_slice(em_array **out, em_array *a, em_array *update,
+                       const int64_t *start);
+em_status em_put_slice_dynamic(em_array **out, em_array *a, em_array *update,
+                               em_array *const *starts);
+em_status em_concatenate(em_array **out, em_array *const *arrays, int n,
+                         int axis);
+em_status em_stack(em_array **out, em_array *const *arrays, int n, int axis);
+/* pred (u8, broadcastable) ? on_true : on_false */
+em_status em_select(em_array **out, em_array *pred, em_array *on_true,
+                    em_array *on_false);
+em_status em_clip(em_array **out, em_array *a, em_array *lo, em_array *hi);
+
+/* Elementwise binary ops, with numpy-style broadcasting. Both operands
+ * must have the same dtype (the Nx layer promotes). Comparisons and
+ * logical ops return u8 0/1. */
+#define EM_BINARY_OPS(X)                                                    \
+  X(add) X(subtract) X(multiply) X(divide) X(pow) X(remainder) X(atan2)    \
+  X(min) X(max) X(quotient) X(bitwise_and) X(bitwise_or) X(bitwise_xor)    \
+  X(left_shift) X(right_shift) X(equal) X(not_equal) X(greater) X(less)    \
+  X(greater_equal) X(less_equal) X(logical_and) X(logical_or)              \
+  X(logical_xor)
+
+#define EM_UNARY_OPS(X)                                                     \
+  X(exp) X(expm1) X(log) X(log1p) X(sigmoid) X(cos) X(sin) X(tan) X(cosh)  \
+  X(sinh) X(tanh) X(acos) X(asin) X(atan) X(acosh) X(asinh) X(atanh)       \
+  X(sqrt) X(rsqrt) X(cbrt) X(erf) X(erfc) X(erf_inv) X(abs)                \
+  X(bitwise_not) X(ceil) X(conjugate) X(floor) X(negate) X(round) X(sign)  \
+  X(count_leading_zeros) X(population_count) X(real) X(imag) X(is_nan)     \
+  X(is_infinity) X(logical_not)
+
+#define EM_X_(n) em_status em_##n(em_array **out, em_array *a, em_array *b);
+EM_BINARY_OPS(EM_X_)
+#undef EM_X_
+#define EM_X_(n) em_status em_##n(em_array **out, em_array *a);
+EM_UNARY_OPS(EM_X_)
+#undef EM_X_
+
+/* Reductions over a set of axes (naxes == 0 with axes == NULL: all). */
+#define EM_REDUCE_OPS(X) X(sum) X(product) X(reduce_max) X(reduce_min) \
+  X(all) X(any)
+#define EM_X_(n)                                                     \
+  em_status em_##n(em_array **out, em_array *a, int naxes, const int *axes, \
+                   bool keep_axes);
+EM_REDUCE_OPS(EM_X_)
+#undef EM_X_
+/* Index (s64) of the max/min along axis (axis < 0: over the flattened
+ * array). tie_high picks the last of equal values. NaN wins, as in Nx. */
+em_status em_argmax(em_array **out, em_array *a, int axis, bool keep_axis,
+                    bool tie_high);
+em_status em_argmin(em_array **out, em_array *a, int axis, bool keep_axis,
+                    bool tie_high);
+
+/* Dot product contracting axes ca of a with cb of b, with batch axes ba/bb.
+ * Result axes: batch, then a's free axes, then b's free axes (Nx order). */
+em_status em_dot(em_array **out, em_array *a, int nca, const int *ca,
+                 int nba, const int *ba, em_array *b, int ncb, const int *cb,
+                 int nbb, const int *bb);
+em_status em_matmul(em_array **out, em_array *a, em_array *b);
+
+/* Fused row ops (like MLX's fast namespace): one pass over each row. */
+em_status em_softmax(em_array **out, em_array *a, int axis);
+em_status em_logsumexp(em_array **out, em_array *a, int axis, bool keep_axis);
+/* weight/bias: NULL or arrays broadcastable to the last axis. */
+em_status em_layer_norm(em_array **out, em_array *a, em_array *weight,
+                        em_array *bias, double eps);
+em_status em_rms_norm(em_array **out, em_array *a, em_array *weight,
+                      double eps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EMILY_H */

@@ -1,0 +1,191 @@
+/* alloc.c — the caching allocator, one per device.
+ *
+ * Sizes are rounded up to bins (powers of two with four steps each), freed
+ * blocks go to a per-bin free list and are reused by the next request of
+ * that bin: large temporaries then cost no page faults after the first
+ * use. Every size computation is overflow-checked; a request past the
+ * limit first drops the cache, then fails with EM_ERR_OOM. A test hook can
+ * make the Nth allocation fail so the out-of-memory paths get exercised. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "array-impl.h"
+
+#define NBINS 256
+#define MAX_DEVICES 17 /* CPU + 16 CUDA devices */
+
+typedef struct block {
+  struct block *next;
+} block;
+
+typedef struct {
+  pthread_mutex_t m;
+  block *free_list[NBINS];
+  size_t active, peak, cached, limit;
+  uint64_t allocs, hits;
+  long fail_after; /* <0: off; else count down and fail at 0 */
+} dev_alloc;
+
+static dev_alloc allocs[MAX_DEVICES];
+static pthread_once_t allocs_once = PTHREAD_ONCE_INIT;
+
+static void allocs_init(void) {
+  for (int i = 0; i < MAX_DEVICES; i++) {
+    pthread_mutex_init(&allocs[i].m, NULL);
+    allocs[i].fail_after = -1;
+  }
+}
+
+static dev_alloc *dev_of(em_device d) {
+  pthread_once(&allocs_once, allocs_init);
+  int i = d.type == EM_DEVICE_CPU ? 0 : 1 + d.index;
+  if (i < 0 || i >= MAX_DEVICES) return NULL;
+  return &allocs[i];
+}
+
+/* Bin of a size: 256 B minimum; then 4 steps per power of two. */
+static int bin_of(size_t n, size_t *binsize) {
+  if (n <= 256) {
+    *binsize = 256;
+    return 0;
+  }
+  int lg = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^lg < n */
+  size_t base = (size_t)1 << lg, step = base / 4;
+  size_t k = (n - base + step - 1) / step; /* 1..4 */
+  *binsize = base + k * step;
+  int b = (lg - 8) * 4 + (int)k;
+  return b < NBINS ? b : -1;
+}
+
+static void drop_cache_locked(dev_alloc *a) {
+  for (int b = 0; b < NBINS; b++) {
+    block *p = a->free_list[b];
+    while (p) {
+      block *nx = p->next;
+      free(p);
+      p = nx;
+    }
+    a->free_list[b] = NULL;
+  }
+  a->cached = 0;
+}
+
+void *em_alloc(em_device dev, size_t nbytes, em_status *st) {
+  dev_alloc *a = dev_of(dev);
+  if (!a || dev.type != EM_DEVICE_CPU) {
+    *st = em_fail(EM_ERR_UNSUPPORTED, "[alloc] no allocator for device %d:%d",
+                  (int)dev.type, dev.index);
+    return NULL;
+  }
+  size_t binsize;
+  int b = bin_of(nbytes, &binsize);
+  if (b < 0 || binsize > SIZE_MAX / 2) {
+    *st = em_fail(EM_ERR_OOM, "[alloc] request of %zu bytes is too large",
+                  nbytes);
+    return NULL;
+  }
+  pthread_mutex_lock(&a->m);
+  if (a->fail_after >= 0 && a->fail_after-- == 0) {
+    pthread_mutex_unlock(&a->m);
+    *st = em_fail(EM_ERR_OOM, "[alloc] injected failure for %zu bytes",
+                  nbytes);
+    return NULL;
+  }
+  a->allocs++;
+  void *p = a->free_list[b];
+  if (p) {
+    a->free_list[b] = ((block *)p)->next;
+    a->cached -= binsize;
+    a->hits++;
+  } else {
+    if (a->limit && a->active + a->cached + binsize > a->limit)
+      drop_cache_locked(a);
+    if (a->limit && a->active + binsize > a->limit) {
+      size_t act = a->active, lim = a->limit;
+      pthread_mutex_unlock(&a->m);
+      *st = em_fail(EM_ERR_OOM,
+                    "[alloc] %zu bytes would pass the memory limit (%zu of "
+                    "%zu bytes active)",
+                    nbytes, act, lim);
+      return NULL;
+    }
+    p = aligned_alloc(64, binsize);
+    if (!p) {
+      drop_cache_locked(a);
+      p = aligned_alloc(64, binsize);
+    }
+    if (!p) {
+      pthread_mutex_unlock(&a->m);
+      *st = em_fail(EM_ERR_OOM, "[alloc] out of host memory for %zu bytes",
+                    nbytes);
+      return NULL;
+    }
+  }
+  a->active += binsize;
+  if (a->active > a->peak) a->peak = a->active;
+  pthread_mutex_unlock(&a->m);
+  *st = EM_OK;
+  return p;
+}
+
+void em_free(em_device dev, void *p, size_t nbytes) {
+  if (!p) return;
+  dev_alloc *a = dev_of(dev);
+  size_t binsize;
+  int b = bin_of(nbytes, &binsize);
+  pthread_mutex_lock(&a->m);
+  a->active -= binsize;
+  if (a->limit && a->active + a->cached + binsize > a->limit) {
+    free(p); /* keep the cache inside the limit */
+  } else {
+    ((block *)p)->next = a->free_list[b];
+    a->free_list[b] = p;
+    a->cached += binsize;
+  }
+  pthread_mutex_unlock(&a->m);
+}
+
+em_status em_memory_stats_get(em_device dev, em_memory_stats *out) {
+  dev_alloc *a = dev_of(dev);
+  if (!a || !out)
+    return em_fail(EM_ERR_ARGUMENT, "[memory_stats] unknown device");
+  pthread_mutex_lock(&a->m);
+  *out = (em_memory_stats){a->active, a->peak, a->cached, a->limit,
+                           a->allocs, a->hits};
+  pthread_mutex_unlock(&a->m);
+  return EM_OK;
+}
+
+void em_memory_reset_peak(em_device dev) {
+  dev_alloc *a = dev_of(dev);
+  if (!a) return;
+  pthread_mutex_lock(&a->m);
+  a->peak = a->active;
+  pthread_mutex_unlock(&a->m);
+}
+
+void em_memory_clear_cache(em_device dev) {
+  dev_alloc *a = dev_of(dev);
+  if (!a) return;
+  pthread_mutex_lock(&a->m);
+  drop_cache_locked(a);
+  pthread_mutex_unlock(&a->m);
+}
+
+void em_memory_set_limit(em_device dev, size_t bytes) {
+  dev_alloc *a = dev_of(dev);
+  if (!a) return;
+  pthread_mutex_lock(&a->m);
+  a->limit = bytes;
+  pthread_mutex_unlock(&a->m);
+}
+
+void em_memory_fail_after(em_device dev, long n) {
+  dev_alloc *a = dev_of(dev);
+  if (!a) return;
+  pthread_mutex_lock(&a->m);
+  a->fail_after = n;
+  pthread_mutex_unlock(&a->m);
+}

@@ -1,0 +1,141 @@
+/* array-impl.h — what an em_array is inside the engine.
+ *
+ * Ownership: an array holds one reference to its buffer once evaluated and,
+ * until then, one reference to each input of its node. Evaluation computes
+ * the buffer and drops the node, so intermediates die as soon as nothing
+ * downstream needs them. Releases are iterative (a worklist), so freeing a
+ * chain of 100,000 nodes never recurses.
+ *
+ * Concurrency: shape, dtype and node are immutable after creation; `state`
+ * and `buf` change only under g_graph_lock (see eval.c), which is also held
+ * while an evaluation claims the nodes it will compute. */
+#ifndef EMILY_ARRAY_IMPL_H
+#define EMILY_ARRAY_IMPL_H
+
+#include <stdatomic.h>
+
+#include "emily.h"
+#include "ops-impl.h"
+
+typedef struct em_buffer {
+  atomic_int refs;
+  em_device dev;
+  size_t nbytes;
+  void *data;
+} em_buffer;
+
+/* View specs are resolved at eval time against the input's real strides. */
+typedef enum {
+  EM_VIEW_TRANSPOSE, /* perm */
+  EM_VIEW_BROADCAST, /* axes: output axis of each input axis */
+  EM_VIEW_SLICE,     /* start, step (static) */
+  EM_VIEW_RESHAPE,   /* aliases when the input is contiguous, else copies */
+  EM_VIEW_REVERSE,   /* mask of reversed axes */
+} em_view_kind;
+
+typedef union {
+  struct {
+    em_view_kind kind;
+    int axes[EM_MAX_NDIM];
+    int64_t start[EM_MAX_NDIM], step[EM_MAX_NDIM];
+    uint32_t mask;
+  } view;
+  struct {
+    unsigned char value[16];
+  } full;
+  struct {
+    int axis;
+  } iota;
+  struct {
+    int64_t lo[EM_MAX_NDIM], hi[EM_MAX_NDIM], interior[EM_MAX_NDIM];
+  } pad;
+  struct {
+    int64_t lengths[EM_MAX_NDIM], step[EM_MAX_NDIM];
+  } dslice;
+  struct {
+    int axis;
+  } concat;
+  struct {
+    uint32_t mask; /* reduced axes of the input */
+  } reduce;
+  struct {
+    int axis;
+    bool tie_high;
+  } arg;
+  struct {
+    int nca, nba;
+    int ca[EM_MAX_NDIM], ba[EM_MAX_NDIM], cb[EM_MAX_NDIM], bb[EM_MAX_NDIM];
+  } dot;
+  struct {
+    double eps;
+    bool has_weight, has_bias;
+  } norm;
+} em_params;
+
+typedef struct em_node {
+  em_op op;
+  int nin;
+  struct em_array **in; /* points at inline_in or a heap array */
+  struct em_array *inline_in[3];
+  em_params p;
+} em_node;
+
+typedef enum {
+  EM_STATE_PENDING = 0, /* has a node, nobody computing it */
+  EM_STATE_CLAIMED,     /* an evaluation will compute it (or fuse it) */
+  EM_STATE_DONE,        /* buf is valid */
+  EM_STATE_FAILED,      /* error holds the reason */
+} em_state;
+
+struct em_array {
+  atomic_int refs;
+  em_dtype dtype;
+  int ndim;
+  int64_t size;
+  int64_t shape[EM_MAX_NDIM];
+  int64_t strides[EM_MAX_NDIM]; /* in elements; valid when DONE */
+  int64_t offset;               /* in elements; valid when DONE */
+  em_device dev;
+  em_buffer *buf;
+  em_node *node;
+  int state;        /* em_state, guarded by g_graph_lock */
+  uint64_t claimer; /* evaluation that claimed it */
+  em_status err;
+  char *errmsg;
+  bool fused;                 /* computed inside its consumer's kernel */
+  int fuse_count;             /* nodes fused into this root so far */
+  struct em_array *fuse_root; /* the root a fused array belongs to */
+  em_buffer *contig;          /* row-major copy made by em_array_data */
+  struct em_array *next_dead; /* release worklist link */
+};
+
+/* ---- internal helpers (array.c) ---- */
+em_array *em_array_alloc(em_dtype t, int ndim, const int64_t *shape,
+                         em_device dev);
+void em_set_contiguous_strides(em_array *a);
+bool em_array_is_contiguous(const em_array *a); /* row-major, any offset */
+static inline char *em_array_ptr(const em_array *a) {
+  return (char *)a->buf->data + (size_t)a->offset * em_dtype_size(a->dtype);
+}
+em_buffer *em_buffer_new(em_device dev, size_t nbytes, em_status *st);
+void em_buffer_release(em_buffer *b);
+em_node *em_node_new(em_op op, int nin, em_array *const *in);
+void em_node_free_shallow(em_node *n); /* frees the node, not the inputs */
+
+/* ---- errors (error.c) ---- */
+em_status em_fail(em_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "[2,3]" into buf; returns buf. */
+const char *em_shape_str(char *buf, size_t cap, int ndim,
+                         const int64_t *shape);
+
+/* ---- allocator (alloc.c) ---- */
+void *em_alloc(em_device dev, size_t nbytes, em_status *st);
+void em_free(em_device dev, void *p, size_t nbytes);
+
+/* ---- evaluation (eval.c) ---- */
+em_status em_eval_on(em_array *const *arrays, int n, em_stream *s);
+/* Runs arrays' graphs on the calling thread (used by stream workers). */
+em_status em_eval_now(em_array *const *arrays, int n);
+
+#endif

@@ -1,0 +1,34 @@
+/* backend-impl.h — what a device backend provides to the evaluator.
+ * A backend is a table: one kernel per KERN op (NULL: unsupported), a
+ * runner for fused elementwise trees, and a strided copy. The evaluator
+ * (eval.c) owns scheduling, views and errors; backends only compute. */
+#ifndef EMILY_BACKEND_IMPL_H
+#define EMILY_BACKEND_IMPL_H
+
+#include "array-impl.h"
+
+/* Computes out (state CLAIMED, node set) from node->in (all DONE):
+ * allocates out->buf and sets strides (contiguous). */
+typedef em_status (*em_kernel_fn)(em_array *out, const em_node *node);
+
+typedef struct {
+  const char *name;
+  em_kernel_fn kernels[EM_OP_COUNT];
+  /* Evaluates an elementwise tree rooted at `root`: inputs with
+   * in->fused set are computed inside the same pass (recursively); all
+   * other inputs are DONE arrays of root's shape (any strides). */
+  em_status (*run_fused)(em_array *root);
+  /* Copies a DONE array of any strides into contiguous dst memory. */
+  void (*copy_strided)(const em_array *src, void *dst);
+} em_backend;
+
+const em_backend *em_backend_for(em_device d);
+extern const em_backend em_cpu_backend;
+
+/* Allocates out's buffer (contiguous) on its device. */
+em_status em_alloc_output(em_array *out);
+/* A contiguous version of a DONE array: itself (retained) if already
+ * contiguous, else a fresh copy. Release with em_array_release. */
+em_status em_contiguous(em_array *a, em_array **out);
+
+#endif

@@ -1,0 +1,135 @@
+/* parallel.c — a fixed pool of worker threads for em_parallel_for.
+ * Work is handed out as one job at a time (a mutex serialises jobs from
+ * different streams); chunks are claimed with an atomic counter, so a
+ * busy or slow thread never holds others up. Nested calls (from inside a
+ * chunk) run inline: the pool is never re-entered. */
+#include "parallel.h"
+
+#include "emily.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct {
+  em_range_fn fn;
+  void *ctx;
+  int64_t n, chunk, nchunks;
+  atomic_int_fast64_t next;
+  atomic_int remaining; /* workers still inside this job */
+} job_t;
+
+static struct {
+  pthread_once_t once;
+  int nthreads; /* including the caller */
+  pthread_t *threads;
+  pthread_mutex_t job_lock; /* one job at a time */
+  pthread_mutex_t m;
+  pthread_cond_t wake, done;
+  job_t *job;
+  uint64_t generation;
+} pool = {.once = PTHREAD_ONCE_INIT,
+          .job_lock = PTHREAD_MUTEX_INITIALIZER,
+          .m = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local int in_pool_chunk = 0;
+
+static void run_chunks(job_t *j, int tid) {
+  in_pool_chunk = 1;
+  for (;;) {
+    int64_t c = atomic_fetch_add(&j->next, 1);
+    if (c >= j->nchunks) break;
+    int64_t b = c * j->chunk, e = b + j->chunk;
+    if (e > j->n) e = j->n;
+    j->fn(j->ctx, b, e, tid);
+  }
+  in_pool_chunk = 0;
+}
+
+static void *worker_main(void *arg) {
+  int tid = (int)(intptr_t)arg;
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&pool.m);
+    while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.m);
+    seen = pool.generation;
+    job_t *j = pool.job;
+    pthread_mutex_unlock(&pool.m);
+    run_chunks(j, tid);
+    pthread_mutex_lock(&pool.m);
+    if (atomic_fetch_sub(&j->remaining, 1) == 1) pthread_cond_signal(&pool.done);
+    pthread_mutex_unlock(&pool.m);
+  }
+  return NULL;
+}
+
+static void pool_init(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  const char *env = getenv("EMILY_NUM_THREADS");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end == '\0' && v >= 1 && v <= 1024) n = v;
+  }
+  if (n < 1) n = 1;
+  pool.nthreads = (int)n;
+  if (n > 1) {
+    pool.threads = calloc((size_t)n - 1, sizeof(pthread_t));
+    if (!pool.threads) {
+      pool.nthreads = 1;
+      return;
+    }
+    for (long i = 1; i < n; i++) {
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      if (pthread_create(&pool.threads[i - 1], &attr, worker_main,
+                         (void *)(intptr_t)i) != 0) {
+        pool.nthreads = (int)i; /* run with what we have */
+        pthread_attr_destroy(&attr);
+        break;
+      }
+      pthread_attr_destroy(&attr);
+    }
+  }
+}
+
+int em_parallel_threads(void) {
+  pthread_once(&pool.once, pool_init);
+  return pool.nthreads;
+}
+
+void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int nt = em_parallel_threads();
+  if (nt == 1 || in_pool_chunk || n < 2 * grain) {
+    fn(ctx, 0, n, 0);
+    return;
+  }
+  /* A few chunks per thread balance uneven work without much overhead. */
+  int64_t nchunks = n / grain;
+  if (nchunks > (int64_t)nt * 4) nchunks = (int64_t)nt * 4;
+  job_t j = {.fn = fn, .ctx = ctx, .n = n};
+  j.chunk = (n + nchunks - 1) / nchunks;
+  j.nchunks = (n + j.chunk - 1) / j.chunk;
+  atomic_init(&j.next, 0);
+  atomic_init(&j.remaining, nt - 1);
+
+  pthread_mutex_lock(&pool.job_lock);
+  pthread_mutex_lock(&pool.m);
+  pool.job = &j;
+  pool.generation++;
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.m);
+  run_chunks(&j, 0);
+  pthread_mutex_lock(&pool.m);
+  while (atomic_load(&j.remaining) > 0) pthread_cond_wait(&pool.done, &pool.m);
+  pthread_mutex_unlock(&pool.m);
+  pthread_mutex_unlock(&pool.job_lock);
+}
+
+int em_cpu_num_threads(void) { return em_parallel_threads(); }

@@ -1,0 +1,218 @@
+/* stream.c — streams: ordered work queues, each served by one worker
+ * thread. em_eval submits to the device's default stream and waits;
+ * em_eval_async submits and returns, and the worker calls `done` when the
+ * arrays are ready (the NIF replies to BEAM processes from there). Work
+ * submitted from a worker thread itself runs inline, so a callback that
+ * evaluates cannot deadlock its own stream. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array-impl.h"
+
+typedef struct task {
+  struct task *next;
+  em_array **arrays;
+  int n;
+  em_done_fn done;
+  void *user;
+  bool is_barrier; /* synchronize: no arrays */
+} task;
+
+struct em_stream {
+  em_device dev;
+  pthread_t thread;
+  pthread_mutex_t m;
+  pthread_cond_t cv;
+  task *head, *tail;
+  bool stop;
+};
+
+static _Thread_local em_stream *current_stream = NULL;
+
+static void *stream_main(void *arg) {
+  em_stream *s = arg;
+  current_stream = s;
+  for (;;) {
+    pthread_mutex_lock(&s->m);
+    while (!s->head && !s->stop) pthread_cond_wait(&s->cv, &s->m);
+    task *t = s->head;
+    if (!t) { /* stop requested and queue drained */
+      pthread_mutex_unlock(&s->m);
+      break;
+    }
+    s->head = t->next;
+    if (!s->head) s->tail = NULL;
+    pthread_mutex_unlock(&s->m);
+    em_status st = t->is_barrier ? EM_OK : em_eval_now(t->arrays, t->n);
+    if (t->done) t->done(st, t->user);
+    for (int i = 0; i < t->n; i++) em_array_release(t->arrays[i]);
+    free(t->arrays);
+    free(t);
+  }
+  return NULL;
+}
+
+em_status em_stream_new(em_stream **out, em_device dev) {
+  if (!out) return em_fail(EM_ERR_ARGUMENT, "[stream_new] out is NULL");
+  *out = NULL;
+  if (dev.type != EM_DEVICE_CPU || dev.index != 0)
+    return em_fail(EM_ERR_ARGUMENT, "[stream_new] device %d:%d is not available",
+                   (int)dev.type, dev.index);
+  em_stream *s = calloc(1, sizeof *s);
+  if (!s) return em_fail(EM_ERR_OOM, "[stream_new] out of host memory");
+  s->dev = dev;
+  pthread_mutex_init(&s->m, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  if (pthread_create(&s->thread, NULL, stream_main, s) != 0) {
+    pthread_mutex_destroy(&s->m);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+    return em_fail(EM_ERR_RUNTIME, "[stream_new] cannot start a worker thread");
+  }
+  *out = s;
+  return EM_OK;
+}
+
+void em_stream_free(em_stream *s) {
+  if (!s) return;
+  pthread_mutex_lock(&s->m);
+  s->stop = true;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->m);
+  pthread_join(s->thread, NULL);
+  pthread_mutex_destroy(&s->m);
+  pthread_cond_destroy(&s->cv);
+  free(s);
+}
+
+static em_stream *default_cpu;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static void default_init(void) {
+  if (em_stream_new(&default_cpu, em_cpu()) != EM_OK) default_cpu = NULL;
+}
+
+em_stream *em_default_stream(em_device dev) {
+  if (dev.type != EM_DEVICE_CPU) return NULL;
+  pthread_once(&default_once, default_init);
+  return default_cpu;
+}
+
+int em_device_count(em_device_type type) {
+  return type == EM_DEVICE_CPU ? 1 : 0;
+}
+
+static em_status submit(em_stream *s, em_array *const *arrays, int n,
+                        em_done_fn done, void *user, bool barrier) {
+  task *t = calloc(1, sizeof *t);
+  if (!t) return em_fail(EM_ERR_OOM, "[eval] out of host memory");
+  if (n > 0) {
+    t->arrays = malloc((size_t)n * sizeof *t->arrays);
+    if (!t->arrays) {
+      free(t);
+      return em_fail(EM_ERR_OOM, "[eval] out of host memory");
+    }
+    for (int i = 0; i < n; i++) {
+      t->arrays[i] = arrays[i];
+      em_array_retain(arrays[i]);
+    }
+  }
+  t->n = n;
+  t->done = done;
+  t->user = user;
+  t->is_barrier = barrier;
+  pthread_mutex_lock(&s->m);
+  if (s->tail) s->tail->next = t;
+  else s->head = t;
+  s->tail = t;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->m);
+  return EM_OK;
+}
+
+static em_status check_list(const char *op, em_array *const *arrays, int n,
+                            em_stream *s) {
+  if (n < 0 || (n > 0 && !arrays))
+    return em_fail(EM_ERR_ARGUMENT, "[%s] bad array list", op);
+  for (int i = 0; i < n; i++) {
+    if (!arrays[i]) return em_fail(EM_ERR_ARGUMENT, "[%s] array %d is NULL", op, i);
+    if (s && (arrays[i]->dev.type != s->dev.type ||
+              arrays[i]->dev.index != s->dev.index))
+      return em_fail(EM_ERR_ARGUMENT,
+                     "[%s] array %d is not on the stream's device", op, i);
+  }
+  return EM_OK;
+}
+
+em_status em_eval_async(em_array *const *arrays, int n, em_stream *s,
+                        em_done_fn done, void *user) {
+  if (!s) return em_fail(EM_ERR_ARGUMENT, "[eval_async] stream is NULL");
+  em_status st = check_list("eval_async", arrays, n, s);
+  if (st != EM_OK) return st;
+  return submit(s, arrays, n, done, user, false);
+}
+
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t cv;
+  bool finished;
+  em_status st;
+  char msg[1024];
+} waiter;
+
+static void wake(em_status st, void *user) {
+  waiter *w = user;
+  pthread_mutex_lock(&w->m);
+  w->st = st;
+  if (st != EM_OK) {
+    strncpy(w->msg, em_last_error(), sizeof w->msg - 1);
+    w->msg[sizeof w->msg - 1] = '\0';
+  }
+  w->finished = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->m);
+}
+
+static em_status submit_and_wait(em_stream *s, em_array *const *arrays, int n,
+                                 bool barrier) {
+  if (current_stream == s) return barrier ? EM_OK : em_eval_now(arrays, n);
+  waiter w = {.finished = false};
+  pthread_mutex_init(&w.m, NULL);
+  pthread_cond_init(&w.cv, NULL);
+  em_status st = submit(s, arrays, n, wake, &w, barrier);
+  if (st == EM_OK) {
+    pthread_mutex_lock(&w.m);
+    while (!w.finished) pthread_cond_wait(&w.cv, &w.m);
+    pthread_mutex_unlock(&w.m);
+    st = w.st;
+    if (st != EM_OK) em_fail(st, "%s", w.msg);
+  }
+  pthread_mutex_destroy(&w.m);
+  pthread_cond_destroy(&w.cv);
+  return st;
+}
+
+em_status em_eval_on(em_array *const *arrays, int n, em_stream *s) {
+  em_status st = check_list("eval", arrays, n, s);
+  if (st != EM_OK) return st;
+  return submit_and_wait(s, arrays, n, false);
+}
+
+em_status em_eval(em_array *const *arrays, int n) {
+  em_status st = check_list("eval", arrays, n, NULL);
+  if (st != EM_OK || n == 0) return st;
+  /* Already evaluated arrays need no trip through a worker. */
+  bool all_done = true;
+  for (int i = 0; i < n && all_done; i++)
+    all_done = em_array_is_evaluated(arrays[i]);
+  if (all_done) return EM_OK;
+  if (current_stream) return em_eval_now(arrays, n);
+  em_stream *s = em_default_stream(arrays[0]->dev);
+  if (!s) return em_fail(EM_ERR_RUNTIME, "[eval] no stream for the device");
+  return submit_and_wait(s, arrays, n, false);
+}
+
+em_status em_stream_synchronize(em_stream *s) {
+  if (!s) return em_fail(EM_ERR_ARGUMENT, "[synchronize] stream is NULL");
+  return submit_and_wait(s, NULL, 0, true);
+}
