@@ -103,6 +103,9 @@ int em_device_count(em_device_type type);
 typedef struct em_stream em_stream;
 em_status em_stream_new(em_stream **out, em_device dev);
 void em_stream_free(em_stream *s); /* waits for queued work first */
+/* Lets the stream finish its queue and free itself; returns at once (for
+ * destructors that must never block). */
+void em_stream_detach(em_stream *s);
 em_stream *em_default_stream(em_device dev);
 em_status em_stream_synchronize(em_stream *s);
 
@@ -280,6 +283,106 @@ em_status em_layer_norm(em_array **out, em_array *a, em_array *weight,
                         em_array *bias, double eps);
 em_status em_rms_norm(em_array **out, em_array *a, em_array *weight,
                       double eps);
+
+/* ---- indexing (Nx semantics) ------------------------------------------ */
+/* Out-of-range indices are clamped into range, as XLA does. With
+ * em_set_bounds_check(true) they instead fail the evaluation with a message
+ * naming the offending index. */
+void em_set_bounds_check(bool on);
+/* indices: integer array [..., k]; axes: the k axes of a they index
+ * (axes == NULL: the first k). Result: indices.shape[:-1] ++ the shape of a
+ * without the indexed axes (Nx.gather). */
+em_status em_gather(em_array **out, em_array *a, em_array *indices, int naxes,
+                    const int *axes);
+/* Scatter: updates has shape indices.shape[:-1] ++ (a's non-indexed axes).
+ * indexed_add accumulates duplicates; indexed_put lets the last write win. */
+em_status em_indexed_add(em_array **out, em_array *a, em_array *indices,
+                         em_array *updates, int naxes, const int *axes);
+em_status em_indexed_put(em_array **out, em_array *a, em_array *indices,
+                         em_array *updates, int naxes, const int *axes);
+/* Nx.take: indices (any rank, integer) select along axis. */
+em_status em_take(em_array **out, em_array *a, em_array *indices, int axis);
+/* Nx.take_along_axis: indices has a's rank and shape except on axis. */
+em_status em_take_along_axis(em_array **out, em_array *a, em_array *indices,
+                             int axis);
+
+/* ---- cumulative and sorting ------------------------------------------- */
+em_status em_cumulative_sum(em_array **out, em_array *a, int axis, bool reverse);
+em_status em_cumulative_product(em_array **out, em_array *a, int axis,
+                                bool reverse);
+em_status em_cumulative_max(em_array **out, em_array *a, int axis, bool reverse);
+em_status em_cumulative_min(em_array **out, em_array *a, int axis, bool reverse);
+/* Stable sorts along axis. NaN sorts as larger than +inf (last when
+ * ascending, first when descending), as Nx does. argsort returns s64. */
+em_status em_sort(em_array **out, em_array *a, int axis, bool descending);
+em_status em_argsort(em_array **out, em_array *a, int axis, bool descending);
+/* The k largest along the last axis, descending; indices s64. */
+em_status em_top_k(em_array **values, em_array **indices, em_array *a, int k);
+
+/* ---- windows ------------------------------------------------------------ */
+/* Explicit padding per axis (lo/hi >= 0); strides and dilations >= 1;
+ * NULL strides/dilations mean 1. Padding uses the reduction's identity. */
+typedef struct {
+  int64_t window[EM_MAX_NDIM];
+  int64_t strides[EM_MAX_NDIM];
+  int64_t pad_lo[EM_MAX_NDIM], pad_hi[EM_MAX_NDIM];
+  int64_t dilations[EM_MAX_NDIM];
+} em_window;
+em_status em_window_sum(em_array **out, em_array *a, const em_window *w);
+em_status em_window_product(em_array **out, em_array *a, const em_window *w);
+em_status em_window_max(em_array **out, em_array *a, const em_window *w);
+em_status em_window_min(em_array **out, em_array *a, const em_window *w);
+/* Gradient of max/min pooling: for each window of a, adds the matching
+ * element of source at the window's max (min) position into an array of
+ * a's shape initialised with init (0-d). */
+em_status em_window_scatter_max(em_array **out, em_array *a, em_array *source,
+                                em_array *init, const em_window *w);
+em_status em_window_scatter_min(em_array **out, em_array *a, em_array *source,
+                                em_array *init, const em_window *w);
+
+/* ---- convolution -------------------------------------------------------- */
+/* Canonical layouts: input [N, C, spatial...], kernel [O, C/groups,
+ * spatial...], output [N, O, spatial...]; the permutations (NULL:
+ * identity) map a caller's layout to these, as Nx.conv's options do. */
+typedef struct {
+  int nspatial;
+  int64_t strides[EM_MAX_NDIM];
+  int64_t pad_lo[EM_MAX_NDIM], pad_hi[EM_MAX_NDIM];
+  int64_t input_dilation[EM_MAX_NDIM], kernel_dilation[EM_MAX_NDIM];
+  int64_t feature_group_size, batch_group_size;
+  const int *input_permutation, *kernel_permutation, *output_permutation;
+} em_conv_params;
+em_status em_conv(em_array **out, em_array *input, em_array *kernel,
+                  const em_conv_params *p);
+
+/* ---- FFT (c64/c128; real inputs are promoted by the caller) ------------ */
+/* Along the last axis, zero-padded or truncated to n. */
+em_status em_fft(em_array **out, em_array *a, int64_t n);
+em_status em_ifft(em_array **out, em_array *a, int64_t n);
+/* Over the last two axes, to n0 x n1. */
+em_status em_fft2(em_array **out, em_array *a, int64_t n0, int64_t n1);
+em_status em_ifft2(em_array **out, em_array *a, int64_t n0, int64_t n1);
+/* Real input (f32/f64) of length n -> n/2+1 complex; irfft the inverse. */
+em_status em_rfft(em_array **out, em_array *a, int64_t n);
+em_status em_irfft(em_array **out, em_array *a, int64_t n);
+
+/* ---- linear algebra (f32 f64 c64 c128, batched over leading axes) ----- */
+typedef enum { EM_TRANSFORM_NONE, EM_TRANSFORM_TRANSPOSE, EM_TRANSFORM_ADJOINT } em_transform;
+/* Solves op(a) x = b (left_side) or x op(a) = b, a triangular. */
+em_status em_triangular_solve(em_array **out, em_array *a, em_array *b,
+                              bool left_side, bool lower,
+                              em_transform transform_a);
+em_status em_cholesky(em_array **out, em_array *a); /* lower factor */
+em_status em_qr(em_array **q, em_array **r, em_array *a, bool complete);
+/* a = p . l . u; p is a permutation matrix of a's dtype, as Nx returns. */
+em_status em_lu(em_array **p, em_array **l, em_array **u, em_array *a);
+/* Eigenvalues (real dtype, ascending) and eigenvectors (columns). */
+em_status em_eigh(em_array **values, em_array **vectors, em_array *a);
+/* a = u . diag(s) . vt; s real, descending. */
+em_status em_svd(em_array **u, em_array **s, em_array **vt, em_array *a,
+                 bool full_matrices);
+em_status em_solve(em_array **out, em_array *a, em_array *b);
+em_status em_determinant(em_array **out, em_array *a);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,8 @@ typedef enum {
   EM_VIEW_SLICE,     /* start, step (static) */
   EM_VIEW_RESHAPE,   /* aliases when the input is contiguous, else copies */
   EM_VIEW_REVERSE,   /* mask of reversed axes */
+  EM_VIEW_UNPACK,    /* one output of a multi-output op: start[0] is the
+                        byte offset into a contiguous packed u8 input */
 } em_view_kind;
 
 typedef union {
@@ -70,6 +72,38 @@ typedef union {
     double eps;
     bool has_weight, has_bias;
   } norm;
+  struct {
+    int naxes, axis;
+    int axes[EM_MAX_NDIM];
+  } index; /* gather, indexed_*, take, take_along_axis */
+  struct {
+    em_op kind; /* EM_OP_sum, _product, _reduce_max, _reduce_min */
+    int axis;
+    bool reverse;
+  } cum;
+  struct {
+    int axis;
+    bool descending;
+  } sort;
+  struct {
+    em_window w;
+    em_op kind; /* window_reduce: sum/product/reduce_max/reduce_min;
+                   window_scatter: reduce_max or reduce_min */
+  } window;
+  struct {
+    int nspatial;
+    int64_t strides[EM_MAX_NDIM], pad_lo[EM_MAX_NDIM], pad_hi[EM_MAX_NDIM];
+    int64_t input_dilation[EM_MAX_NDIM], kernel_dilation[EM_MAX_NDIM];
+    int64_t feature_group_size, batch_group_size;
+  } conv; /* canonical layouts: permutations are applied as views */
+  struct {
+    int64_t n;
+    bool inverse;
+  } fft;
+  struct {
+    bool left_side, lower, complete, full_matrices;
+    int transform; /* em_transform */
+  } linalg;
 } em_params;
 
 typedef struct em_node {
@@ -121,6 +155,21 @@ em_buffer *em_buffer_new(em_device dev, size_t nbytes, em_status *st);
 void em_buffer_release(em_buffer *b);
 em_node *em_node_new(em_op op, int nin, em_array *const *in);
 void em_node_free_shallow(em_node *n); /* frees the node, not the inputs */
+
+/* ---- graph building shared by op families (ops.c) ---- */
+/* Makes a pending array computed by `op` from `in`. */
+em_status em_make_node(em_array **out, em_op op, em_dtype t, int ndim,
+                       const int64_t *shape, em_device dev, int nin,
+                       em_array *const *in, const em_params *p);
+/* Multi-output ops: the kernel writes every output into one contiguous u8
+ * array; em_pack_slot reserves a 64-byte-aligned slot of count elements of
+ * t (advancing *cursor), and em_unpack returns the array living there. */
+size_t em_pack_slot(size_t *cursor, em_dtype t, int64_t count);
+em_status em_unpack(em_array **out, em_array *packed, size_t byte_offset,
+                    em_dtype t, int ndim, const int64_t *shape);
+em_status em_check_shape(const char *op, int ndim, const int64_t *shape,
+                         em_dtype t);
+em_status em_norm_axis(const char *op, int *axis, int ndim);
 
 /* ---- errors (error.c) ---- */
 em_status em_fail(em_status st, const char *fmt, ...)

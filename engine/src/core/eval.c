@@ -119,6 +119,12 @@ static em_status run_view(em_array *x) {
           }
         }
         break;
+      case EM_VIEW_UNPACK: /* packed producers are always contiguous */
+        em_set_contiguous_strides(x);
+        x->offset = (in->offset * (int64_t)em_dtype_size(in->dtype) +
+                     p->view.start[0]) /
+                    (int64_t)em_dtype_size(x->dtype);
+        break;
       case EM_VIEW_RESHAPE:
         break;
     }

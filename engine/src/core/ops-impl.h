@@ -19,7 +19,14 @@
   EM_BINARY_OPS(EM_OP_EW_) EM_UNARY_OPS(EM_OP_EW_)                   \
   EM_REDUCE_OPS(EM_OP_KERN_) X(argmax, KERN) X(argmin, KERN)         \
   X(dot, KERN) X(softmax, KERN) X(logsumexp, KERN)                   \
-  X(layer_norm, KERN) X(rms_norm, KERN)
+  X(layer_norm, KERN) X(rms_norm, KERN)                              \
+  X(gather, KERN) X(indexed_add, KERN) X(indexed_put, KERN)          \
+  X(take, KERN) X(take_along_axis, KERN)                             \
+  X(cumulative, KERN) X(sort, KERN) X(argsort, KERN)                 \
+  X(window_reduce, KERN) X(window_scatter, KERN) X(conv, KERN)       \
+  X(fft, KERN) X(rfft, KERN) X(irfft, KERN)                          \
+  X(triangular_solve, KERN) X(cholesky, KERN) X(qr, KERN) X(lu, KERN) \
+  X(eigh, KERN) X(svd, KERN) X(solve, KERN) X(determinant, KERN)
 
 #define EM_OP_EW_(n) X(n, EW)
 #define EM_OP_KERN_(n) X(n, KERN)

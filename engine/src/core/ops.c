@@ -86,6 +86,35 @@ static em_status make_node(em_array **out, em_op op, em_dtype t, int ndim,
   return EM_OK;
 }
 
+em_status em_make_node(em_array **out, em_op op, em_dtype t, int ndim,
+                       const int64_t *shape, em_device dev, int nin,
+                       em_array *const *in, const em_params *p) {
+  return make_node(out, op, t, ndim, shape, dev, nin, in, p);
+}
+em_status em_check_shape(const char *op, int ndim, const int64_t *shape,
+                         em_dtype t) {
+  return check_shape(op, ndim, shape, t);
+}
+em_status em_norm_axis(const char *op, int *axis, int ndim) {
+  return norm_axis(op, axis, ndim);
+}
+
+size_t em_pack_slot(size_t *cursor, em_dtype t, int64_t count) {
+  size_t at = (*cursor + 63) & ~(size_t)63;
+  *cursor = at + (size_t)count * em_dtype_size(t);
+  return at;
+}
+
+em_status em_unpack(em_array **out, em_array *packed, size_t byte_offset,
+                    em_dtype t, int ndim, const int64_t *shape) {
+  em_params p;
+  memset(&p, 0, sizeof p);
+  p.view.kind = EM_VIEW_UNPACK;
+  p.view.start[0] = (int64_t)byte_offset;
+  return make_node(out, EM_OP_view, t, ndim, shape, packed->dev, 1, &packed,
+                   &p);
+}
+
 #define TRY(x)                        \
   do {                                \
     em_status st_ = (x);              \

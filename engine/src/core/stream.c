@@ -26,6 +26,7 @@ struct em_stream {
   pthread_cond_t cv;
   task *head, *tail;
   bool stop;
+  bool detached; /* the worker frees the stream when it exits */
 };
 
 static _Thread_local em_stream *current_stream = NULL;
@@ -38,7 +39,13 @@ static void *stream_main(void *arg) {
     while (!s->head && !s->stop) pthread_cond_wait(&s->cv, &s->m);
     task *t = s->head;
     if (!t) { /* stop requested and queue drained */
+      bool detached = s->detached;
       pthread_mutex_unlock(&s->m);
+      if (detached) {
+        pthread_mutex_destroy(&s->m);
+        pthread_cond_destroy(&s->cv);
+        free(s);
+      }
       break;
     }
     s->head = t->next;
@@ -84,6 +91,16 @@ void em_stream_free(em_stream *s) {
   pthread_mutex_destroy(&s->m);
   pthread_cond_destroy(&s->cv);
   free(s);
+}
+
+void em_stream_detach(em_stream *s) {
+  if (!s) return;
+  pthread_detach(s->thread);
+  pthread_mutex_lock(&s->m);
+  s->stop = true;
+  s->detached = true;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->m);
 }
 
 static em_stream *default_cpu;
