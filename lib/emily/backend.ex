@@ -131,7 +131,7 @@ defmodule Emily.Backend do
 
   def unwrap!(other), do: raise(RuntimeError, "Emily: unexpected NIF result #{inspect(other)}")
 
-  defp to_nx(ref, %T{} = out, device \\ :cpu) do
+  defp to_nx(ref, %T{} = out, device) do
     %{out | data: %B{ref: ref, device: device}}
   end
 
@@ -238,11 +238,13 @@ defmodule Emily.Backend do
     limit = if inspect_opts.limit == :infinity, do: -1, else: inspect_opts.limit + 1
     binary = to_binary(tensor, min(limit, Nx.size(tensor)) |> max(-1))
 
-    Inspect.Algebra.concat([
-      "Emily.Backend<#{device_name(dev_of(tensor))}>",
-      Inspect.Algebra.line(),
-      Nx.Backend.inspect(tensor, binary, inspect_opts)
-    ])
+    doc = Nx.Backend.inspect(tensor, binary, inspect_opts)
+
+    if Application.get_env(:emily, :inspect_backend, true) do
+      Inspect.Algebra.concat(["Emily.Backend<#{device_name(dev_of(tensor))}>", Inspect.Algebra.line(), doc])
+    else
+      doc
+    end
   end
 
   defp device_name(:cpu), do: "cpu"
@@ -447,7 +449,7 @@ defmodule Emily.Backend do
   @comparison_ops [:equal, :not_equal, :greater, :less, :greater_equal, :less_equal]
   @logical_ops [:logical_and, :logical_or, :logical_xor]
 
-  for op <- N.binary_ops() do
+  for op <- Emily.Ops.binary() do
     @impl true
     def unquote(op)(%T{type: out_type} = out, %T{} = a, %T{} = b) do
       op = unquote(op)
@@ -465,17 +467,26 @@ defmodule Emily.Backend do
   # Ops whose input keeps its own type (their output type differs).
   @keep_input [:is_nan, :is_infinity, :real, :imag, :abs, :logical_not, :count_leading_zeros, :population_count]
 
-  for op <- N.unary_ops(), op != :logical_not do
+  for op <- Emily.Ops.unary(), op != :logical_not do
+    # :keep — the op takes its input's own type; :cast — cast to the output
+    # type first (e.g. exp of an integer); abs keeps complex inputs only.
+    mode =
+      cond do
+        op == :abs -> :abs
+        op in @keep_input -> :keep
+        true -> :cast
+      end
+
     @impl true
     def unquote(op)(%T{type: out_type} = out, %T{} = t) do
-      op = unquote(op)
-
       input =
-        if op in @keep_input and not (op == :abs and not match?({:c, _}, t.type)),
-          do: from_nx(t),
-          else: typed(t, out_type)
+        case unquote(mode) do
+          :keep -> from_nx(t)
+          :abs -> if match?({:c, _}, t.type), do: from_nx(t), else: typed(t, out_type)
+          :cast -> typed(t, out_type)
+        end
 
-      apply(N, op, [input]) |> unwrap!() |> cast_result(out) |> to_nx(out, dev_of(t))
+      N.unquote(op)(input) |> unwrap!() |> cast_result(out) |> to_nx(out, dev_of(t))
     end
   end
 

@@ -45,7 +45,17 @@ defmodule Emily.Fallback do
       device = device_of(tensors)
       [out | rest] = args
       binary_args = Enum.map(rest, &to_binary_backend/1)
-      result = apply(Nx.BinaryBackend, op, [out | binary_args])
+      # Functions passed to the op (reduce, window_reduce) build tensors on
+      # the default backend: keep them on BinaryBackend for the duration.
+      previous = Nx.default_backend(Nx.BinaryBackend)
+
+      result =
+        try do
+          apply(Nx.BinaryBackend, op, [out | binary_args])
+        after
+          Nx.default_backend(previous)
+        end
+
       {from_binary_backend(result, device), meta}
     end)
   end

@@ -27,23 +27,9 @@ defmodule Emily.Native do
     :erlang.load_nif(String.to_charlist(path), 0)
   end
 
-  @binary_ops ~w(add subtract multiply divide pow remainder atan2 min max quotient
-    bitwise_and bitwise_or bitwise_xor left_shift right_shift equal not_equal
-    greater less greater_equal less_equal logical_and logical_or logical_xor)a
-
-  @unary_ops ~w(exp expm1 log log1p sigmoid cos sin tan cosh sinh tanh acos asin
-    atan acosh asinh atanh sqrt rsqrt cbrt erf erfc erf_inv abs bitwise_not ceil
-    conjugate floor negate round sign count_leading_zeros population_count real
-    imag is_nan is_infinity logical_not)a
-
-  @reduce_ops ~w(sum product reduce_max reduce_min all any)a
-
-  @doc "Binary elementwise ops, in the engine's order."
-  def binary_ops, do: @binary_ops
-  @doc "Unary elementwise ops, in the engine's order."
-  def unary_ops, do: @unary_ops
-  @doc "Reductions over axes."
-  def reduce_ops, do: @reduce_ops
+  @binary_ops Emily.Ops.binary()
+  @unary_ops Emily.Ops.unary()
+  @reduce_ops Emily.Ops.reduce()
 
   # name => arity of every NIF; checked against op_names/0 by a parity test.
   @nifs [

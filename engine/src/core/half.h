@@ -1,7 +1,7 @@
 /* half.h — f16 / bf16 <-> f32 / f64 conversions (bit patterns in uint16_t).
- * Integer bit manipulation with mask selects: exact under any FTZ/DAZ
- * setting and branch-free, so loops calling these vectorise. Rounding is
- * to nearest even, directly from the source value. */
+ * Bit manipulation with mask selects: branch-free, so loops calling these
+ * vectorise; exact under FTZ/DAZ and in the default rounding mode. Rounding
+ * is to nearest even, directly from the source value. */
 #ifndef EMILY_HALF_H
 #define EMILY_HALF_H
 
@@ -58,14 +58,11 @@ static inline uint16_t em_f32_to_f16(float f) {
    * the mantissa gives the next exponent, or inf (0x7c00) at the top. */
   uint32_t rn = a - 0x38000000u;
   uint32_t normal = (rn + 0xfffu + ((rn >> 13) & 1u)) >> 13;
-  /* Subnormal f16: value / 2^-24 = m * 2^(e-126), rounded the same way.
-   * s is clamped to [1, 25] so every lane's shift is defined. */
-  uint32_t e = a >> 23;
-  uint32_t m = (a & 0x7fffffu) | ((uint32_t)(e != 0) << 23);
-  uint32_t s1 = 125u - e;
-  s1 = s1 < 24u ? s1 : 24u;
-  uint32_t s = s1 + 1u;
-  uint32_t sub = (m + ((1u << s1) - 1u) + ((m >> s) & 1u)) >> s;
+  /* Subnormal f16 (|f| < 2^-14): in |f| + 0.5 the f32 ulp is 2^-24, the
+   * f16 subnormal step, so the FP add itself rounds (to nearest even) and
+   * the low bits count the steps. f32 subnormals round to 0 either way,
+   * so DAZ/FTZ do not matter. */
+  uint32_t sub = em_f32_bits(em_bits_f32(a) + 0.5f) - 0x3f000000u;
   uint32_t nan = 0x7e00u | ((a >> 13) & 0x3ffu);
   uint32_t mnan = em_mask32(a > 0x7f800000u);
   uint32_t mbig = em_mask32(a >= 0x47800000u);
@@ -81,14 +78,9 @@ static inline uint16_t em_f64_to_f16(double d) {
   uint64_t a = x & 0x7fffffffffffffffull;
   uint64_t rn = a - ((uint64_t)(1023 - 15) << 52);
   uint64_t normal = (rn + ((1ull << 41) - 1u) + ((rn >> 42) & 1u)) >> 42;
-  /* value / 2^-24 = m * 2^(e-1051), shifted by s1 + 1 in [1, 54]. */
-  uint64_t e = a >> 52;
-  uint64_t m = (a & 0xfffffffffffffull) | ((uint64_t)(e != 0) << 52);
-  uint64_t s1 = 1050u - e;
-  s1 = s1 < 53u ? s1 : 53u;
-  uint64_t t = m >> s1, q = t >> 1; /* t keeps the rounding bit */
-  uint64_t sticky = (uint64_t)((t << s1) != m);
-  uint64_t sub = q + (t & 1u & (sticky | q));
+  /* Subnormal f16: the f64 ulp of 2^28 is the f16 step 2^-24 (see
+   * em_f32_to_f16). */
+  uint64_t sub = em_f64_bits(em_bits_f64(a) + 0x1p28) - 0x41b0000000000000ull;
   uint64_t nan = 0x7e00u | ((a >> 42) & 0x3ffu);
   uint64_t mnan = em_mask64(a > 0x7ff0000000000000ull);
   uint64_t mbig = em_mask64(a >= ((uint64_t)1039 << 52));
@@ -120,14 +112,8 @@ static inline uint16_t em_f64_to_bf16(double d) {
   uint64_t a = x & 0x7fffffffffffffffull;
   uint64_t rn = a - ((uint64_t)(1023 - 127) << 52);
   uint64_t normal = (rn + ((1ull << 44) - 1u) + ((rn >> 45) & 1u)) >> 45;
-  /* value / 2^-133 = m * 2^(e-942), shifted by s1 + 1 in [1, 54]. */
-  uint64_t e = a >> 52;
-  uint64_t m = (a & 0xfffffffffffffull) | ((uint64_t)(e != 0) << 52);
-  uint64_t s1 = 941u - e;
-  s1 = s1 < 53u ? s1 : 53u;
-  uint64_t t = m >> s1, q = t >> 1; /* t keeps the rounding bit */
-  uint64_t sticky = (uint64_t)((t << s1) != m);
-  uint64_t sub = q + (t & 1u & (sticky | q));
+  /* Subnormal bf16: the f64 ulp of 2^-81 is the bf16 step 2^-133. */
+  uint64_t sub = em_f64_bits(em_bits_f64(a) + 0x1p-81) - 0x3ae0000000000000ull;
   uint64_t nan = 0x7fc0u | ((a >> 45) & 0x7fu);
   uint64_t mnan = em_mask64(a > 0x7ff0000000000000ull);
   uint64_t mbig = em_mask64(a >= ((uint64_t)1151 << 52));

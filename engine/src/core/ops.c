@@ -490,8 +490,10 @@ em_status em_put_slice(em_array **out, em_array *a, em_array *update,
 }
 em_status em_put_slice_dynamic(em_array **out, em_array *a, em_array *update,
                                em_array *const *starts) {
-  if (!starts && a && a->ndim)
+  if (!starts && a && a->ndim) {
+    if (out) *out = NULL;
     return em_fail(EM_ERR_ARGUMENT, "[put_slice] starts is NULL");
+  }
   static em_array *none[1];
   return put_slice_common(out, a, update, starts ? starts : none, NULL);
 }
@@ -591,6 +593,17 @@ em_status em_stack(em_array **out, em_array *const *arrays, int n, int axis) {
     em_array *x = arrays[i];
     if (x->ndim != nd - 1) {
       st = em_fail(EM_ERR_ARGUMENT, "[stack] arrays differ in rank");
+      break;
+    }
+    /* Checked here so that messages name stack, not concatenate. */
+    bool ok = x->dtype == arrays[0]->dtype && same_device(x, arrays[0]);
+    for (int d = 0; ok && d < nd - 1; d++) ok = x->shape[d] == arrays[0]->shape[d];
+    if (!ok) {
+      char b1[256], b2[256];
+      st = em_fail(EM_ERR_ARGUMENT,
+                   "[stack] array %d (%s %s) does not match array 0 (%s %s)", i,
+                   SHP(b1, x), em_dtype_name(x->dtype), SHP(b2, arrays[0]),
+                   em_dtype_name(arrays[0]->dtype));
       break;
     }
     int64_t shape[EM_MAX_NDIM];
@@ -735,6 +748,30 @@ em_status em_select(em_array **out, em_array *pred, em_array *on_true,
 em_status em_clip(em_array **out, em_array *a, em_array *lo, em_array *hi) {
   if (!out) return em_fail(EM_ERR_ARGUMENT, "[clip] out is NULL");
   *out = NULL;
+  /* Validated here so that messages name clip, not the max/min it
+   * builds. */
+  TRY(check_in("clip", a));
+  TRY(check_in("clip", lo));
+  TRY(check_in("clip", hi));
+  char b1[256], b2[256], b3[256];
+  if (lo->dtype != a->dtype || hi->dtype != a->dtype)
+    return em_fail(EM_ERR_ARGUMENT,
+                   "[clip] dtypes differ: %s %s, lo %s %s, hi %s %s",
+                   em_dtype_name(a->dtype), SHP(b1, a),
+                   em_dtype_name(lo->dtype), SHP(b2, lo),
+                   em_dtype_name(hi->dtype), SHP(b3, hi));
+  if (!same_device(a, lo) || !same_device(a, hi))
+    return em_fail(EM_ERR_ARGUMENT, "[clip] operands on different devices");
+  if (em_binary_out_dtype(EM_OP_max, a->dtype) < 0)
+    return em_fail(EM_ERR_ARGUMENT, "[clip] not defined for %s (shape %s)",
+                   em_dtype_name(a->dtype), SHP(b1, a));
+  {
+    em_array *xs[3] = {a, lo, hi};
+    int nd = 0;
+    int64_t shape[EM_MAX_NDIM];
+    TRY(broadcast_shapes("clip", xs, 3, &nd, shape));
+    TRY(check_shape("clip", nd, shape, a->dtype));
+  }
   em_array *t = NULL;
   TRY(em_max(&t, a, lo));
   em_status st = em_min(out, t, hi);
@@ -928,6 +965,14 @@ em_status em_matmul(em_array **out, em_array *a, em_array *b) {
                    "[matmul] needs operands of equal rank >= 2 (got %d, %d)",
                    a->ndim, b->ndim);
   int nb = a->ndim - 2, ba[EM_MAX_NDIM];
+  bool ok = a->dtype == b->dtype && a->shape[nb + 1] == b->shape[nb];
+  for (int i = 0; ok && i < nb; i++) ok = a->shape[i] == b->shape[i];
+  if (!ok) { /* named here so that messages say matmul, not dot */
+    char b1[256], b2[256];
+    return em_fail(EM_ERR_ARGUMENT, "[matmul] cannot multiply %s %s by %s %s",
+                   em_dtype_name(a->dtype), SHP(b1, a),
+                   em_dtype_name(b->dtype), SHP(b2, b));
+  }
   for (int i = 0; i < nb; i++) ba[i] = i;
   int ca = a->ndim - 1, cb = b->ndim - 2;
   return em_dot(out, a, 1, &ca, nb, ba, b, 1, &cb, nb, ba);

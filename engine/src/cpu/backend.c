@@ -11,6 +11,7 @@
 #include "../core/half.h"
 #include "../core/parallel.h"
 #include "cpu-kernels.h"
+#include "simd.h"
 #include "vmath.h"
 
 em_status em_cpu_run_fused(em_array *root);
@@ -642,58 +643,82 @@ typedef struct {
   bool failed;
 } row_ctx;
 
-/* One row in f32 or f64 (ROW_T); f16/bf16 rows are staged through f32. */
+/* One row in f32 or f64; f16/bf16 rows are staged through f32. Float
+ * reductions keep 16 independent lanes (acc[j]) so the compiler can
+ * vectorise them without reassociating a single sum (no -ffast-math). */
+#define LANES 16
 #define ROW_KERNEL(NAME, T, EXP, LOG, SQRT)                                   \
-  static void NAME(em_op op, const T *x, T *y, const T *w, const T *b,        \
-                   int64_t d, double eps) {                                   \
-    if (op == EM_OP_softmax || op == EM_OP_logsumexp) {                       \
-      T m = -INFINITY;                                                        \
-      bool nan = false;                                                       \
-      for (int64_t i = 0; i < d; i++) {                                       \
-        nan |= x[i] != x[i];                                                  \
-        m = x[i] > m ? x[i] : m;                                              \
+  static inline T NAME##_max(const T *x, int64_t d) {                         \
+    T acc[LANES];                                                             \
+    for (int j = 0; j < LANES; j++) acc[j] = -INFINITY;                       \
+    int64_t i = 0;                                                            \
+    for (; i + LANES <= d; i += LANES)                                        \
+      for (int j = 0; j < LANES; j++)                                         \
+        acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];                       \
+    T m = -INFINITY;                                                          \
+    for (; i < d; i++) m = x[i] > m ? x[i] : m;                               \
+    for (int j = 0; j < LANES; j++) m = acc[j] > m ? acc[j] : m;              \
+    return m;                                                                 \
+  }                                                                           \
+  static inline T NAME##_sum(const T *x, int64_t d) {                         \
+    T acc[LANES] = {0};                                                       \
+    int64_t i = 0;                                                            \
+    for (; i + LANES <= d; i += LANES)                                        \
+      for (int j = 0; j < LANES; j++) acc[j] += x[i + j];                     \
+    T s = 0;                                                                  \
+    for (; i < d; i++) s += x[i];                                             \
+    for (int j = 0; j < LANES; j++) s += acc[j];                              \
+    return s;                                                                 \
+  }                                                                           \
+  static inline T NAME##_sumsq(const T *x, T c, int64_t d) {                  \
+    T acc[LANES] = {0};                                                       \
+    int64_t i = 0;                                                            \
+    for (; i + LANES <= d; i += LANES)                                        \
+      for (int j = 0; j < LANES; j++) {                                       \
+        T v = x[i + j] - c;                                                   \
+        acc[j] += v * v;                                                      \
       }                                                                       \
-      if (nan) m = NAN;                                                       \
-      T s = 0;                                                                \
+    T s = 0;                                                                  \
+    for (; i < d; i++) s += (x[i] - c) * (x[i] - c);                          \
+    for (int j = 0; j < LANES; j++) s += acc[j];                              \
+    return s;                                                                 \
+  }                                                                           \
+  /* NaN never wins a `>` comparison, so the max ignores NaN; a NaN input    \
+   * still turns its row into NaN through the sum, as the plain formula      \
+   * exp(x - max) / sum would. */                                            \
+  EM_CLONES static void NAME(em_op op, const T *restrict x, T *restrict y,    \
+                             const T *w, const T *b, int64_t d, double eps) { \
+    if (op == EM_OP_softmax || op == EM_OP_logsumexp) {                       \
+      T m = NAME##_max(x, d);                                                 \
+      T mm = isinf(m) ? 0 : m;                                                \
       if (op == EM_OP_softmax) {                                              \
-        T mm = isinf(m) ? (m > 0 ? m : 0) : m;                                \
-        for (int64_t i = 0; i < d; i++) {                                     \
-          T e = EXP(x[i] - mm);                                               \
-          y[i] = e;                                                           \
-          s += e;                                                             \
-        }                                                                     \
-        T inv = (T)1 / s;                                                     \
+        for (int64_t i = 0; i < d; i++) y[i] = EXP(x[i] - mm);                \
+        T inv = (T)1 / NAME##_sum(y, d);                                      \
         for (int64_t i = 0; i < d; i++) y[i] *= inv;                          \
       } else {                                                                \
-        if (isinf(m) || d == 0) {                                             \
-          y[0] = d == 0 ? -INFINITY : (m > 0 ? m : m);                        \
+        if (d == 0 || (isinf(m) && m < 0)) {                                  \
+          y[0] = -INFINITY;                                                   \
           return;                                                             \
         }                                                                     \
-        for (int64_t i = 0; i < d; i++) s += EXP(x[i] - m);                   \
-        y[0] = m + LOG(s);                                                    \
+        T s = 0;                                                              \
+        for (int64_t i = 0; i < d; i++) s += EXP(x[i] - mm);                  \
+        y[0] = mm + LOG(s);                                                   \
       }                                                                       \
       return;                                                                 \
     }                                                                         \
-    T mean = 0, var = 0;                                                      \
-    if (op == EM_OP_layer_norm) {                                             \
-      for (int64_t i = 0; i < d; i++) mean += x[i];                           \
-      mean /= (T)d;                                                           \
-      for (int64_t i = 0; i < d; i++) {                                       \
-        T c = x[i] - mean;                                                    \
-        var += c * c;                                                         \
-      }                                                                       \
-    } else {                                                                  \
-      for (int64_t i = 0; i < d; i++) var += x[i] * x[i];                     \
-    }                                                                         \
-    T rstd = (T)1 / SQRT(var / (T)d + (T)eps);                                \
-    for (int64_t i = 0; i < d; i++) {                                         \
-      T v = (x[i] - mean) * rstd;                                             \
-      if (w) v *= w[i];                                                       \
-      if (b) v += b[i];                                                       \
-      y[i] = v;                                                               \
-    }                                                                         \
+    T mean = op == EM_OP_layer_norm ? NAME##_sum(x, d) / (T)d : 0;            \
+    T var = NAME##_sumsq(x, mean, d) / (T)d;                                  \
+    T rstd = (T)1 / SQRT(var + (T)eps);                                       \
+    if (w && b)                                                               \
+      for (int64_t i = 0; i < d; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i]; \
+    else if (w)                                                               \
+      for (int64_t i = 0; i < d; i++) y[i] = (x[i] - mean) * rstd * w[i];     \
+    else if (b)                                                               \
+      for (int64_t i = 0; i < d; i++) y[i] = (x[i] - mean) * rstd + b[i];     \
+    else                                                                      \
+      for (int64_t i = 0; i < d; i++) y[i] = (x[i] - mean) * rstd;            \
   }
-ROW_KERNEL(row_f32, float, em_vexpf, logf, sqrtf)
+ROW_KERNEL(row_f32, float, em_vm_expf, em_vm_logf, sqrtf)
 ROW_KERNEL(row_f64, double, exp, log, sqrt)
 #undef ROW_KERNEL
 
@@ -796,6 +821,9 @@ const em_backend em_cpu_backend = {
             [EM_OP_logsumexp] = k_rows,
             [EM_OP_layer_norm] = k_rows,
             [EM_OP_rms_norm] = k_rows,
+#define X(n) [EM_OP_##n] = em_cpu_k_##n,
+            EM_CPU_FAMILY_KERNELS(X)
+#undef X
         },
     .run_fused = em_cpu_run_fused,
     .copy_strided = em_cpu_copy_strided,

@@ -39,4 +39,20 @@ void em_cpu_reduce(em_op op, em_dtype t, const void *x, void *y,
 void em_cpu_arg_reduce(em_op op, em_dtype t, bool tie_high, const void *x,
                        int64_t *y, int64_t outer, int64_t r, int64_t inner);
 
+/* Whole-array kernels of the op families, one file each under src/cpu/
+ * (indexing.c, cumulative.c, sort.c, window.c, conv.c, fft.c, linalg.c).
+ * Signature: em_kernel_fn (src/core/backend-impl.h). */
+struct em_array;
+struct em_node;
+#define EM_CPU_FAMILY_KERNELS(X)                                        \
+  X(gather) X(indexed_add) X(indexed_put) X(take) X(take_along_axis)    \
+  X(cumulative) X(sort) X(argsort) X(window_reduce) X(window_scatter)   \
+  X(conv) X(fft) X(rfft) X(irfft) X(triangular_solve) X(cholesky)       \
+  X(qr) X(lu) X(eigh) X(svd) X(solve) X(determinant)
+#define X(n)                                                             \
+  em_status em_cpu_k_##n(struct em_array *out, const struct em_node *node) \
+      __attribute__((weak));
+EM_CPU_FAMILY_KERNELS(X)
+#undef X
+
 #endif

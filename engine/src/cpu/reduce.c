@@ -39,7 +39,8 @@
 
 enum {
   LMIN = 64,       /* lanes wanted for a small inner (64 accumulators) */
-  FLUSH = 32,      /* f32 lane adds between flushes into f64 */
+  FLUSH = 16,      /* f32 lane adds between flushes into f64 (numpy's
+                      pairwise sum also adds 16 per accumulator) */
   BUF = 8192,      /* bytes of lane state for one task */
   MINPAR = 32768,  /* elements worth handing to another thread */
 };
@@ -59,7 +60,25 @@ typedef struct {
   void (*combine)(void *dst, const void *src, int64_t B);
   /* Folds k groups of w lanes (lane m*w + j is column j) into w outputs. */
   void (*finish)(const void *acc, int64_t k, int64_t w, void *out);
+  /* Small r*inner: folds each output's r elements directly (r >= 1) for
+   * n consecutive outer indices. */
+  void (*naive)(const void *x, int64_t n, int64_t r, int64_t inner,
+                void *out);
 } rk_t;
+
+/* The body of a naive kernel: S is the running value of one output. */
+#define NAIVE(T, OT, A, INIT, STEP, STORE)                       \
+  const T *x = xv;                                              \
+  OT *o = ov;                                                   \
+  for (int64_t q = 0; q < n; q++, x += r * inner, o += inner)   \
+    for (int64_t j = 0; j < inner; j++) {                       \
+      A S = INIT;                                               \
+      for (int64_t rr = 0; rr < r; rr++) {                      \
+        T X = x[rr * inner + j];                                \
+        STEP;                                                   \
+      }                                                         \
+      o[j] = STORE(S);                                          \
+    }
 
 #define AINLINE static inline __attribute__((always_inline))
 /* Runs a lane body with compile-time sizes on the hot inner == 1 shape
@@ -73,6 +92,7 @@ typedef struct {
   } while (0)
 
 #define LOAD_ID(v) (v)
+#define STORE_ID(s) (s)
 #define LOAD_F16(v) em_f16_to_f32(v)
 #define LOAD_BF16(v) em_bf16_to_f32(v)
 
@@ -145,14 +165,24 @@ typedef float _Complex cfloat;
       o[j] = s;                                                                \
     }                                                                          \
   }                                                                            \
-  static const rk_t sum_##N = {sizeof(UT),      sizeof(UT),                    \
-                               sizeof(UT),      0,                             \
-                               sum_##N##_init,  sum_##N##_lanes,               \
-                               sum_##N##_combine, sum_##N##_finish};           \
-  static const rk_t prod_##N = {sizeof(UT),       sizeof(UT),                  \
-                                sizeof(UT),       0,                           \
-                                prod_##N##_init,  prod_##N##_lanes,            \
-                                prod_##N##_combine, prod_##N##_finish};
+  static void sum_##N##_naive(const void *xv, int64_t n, int64_t r,           \
+                              int64_t inner, void *ov) {                       \
+    NAIVE(UT, UT, UT, 0, S = (UT)(S + X), STORE_ID)                            \
+  }                                                                            \
+  static void prod_##N##_naive(const void *xv, int64_t n, int64_t r,          \
+                               int64_t inner, void *ov) {                      \
+    NAIVE(UT, UT, UT, 1, S = (UT)((MT)S * (MT)X), STORE_ID)                    \
+  }                                                                            \
+  static const rk_t sum_##N = {sizeof(UT),        sizeof(UT),                  \
+                               sizeof(UT),        0,                           \
+                               sum_##N##_init,    sum_##N##_lanes,             \
+                               sum_##N##_combine, sum_##N##_finish,            \
+                               sum_##N##_naive};                               \
+  static const rk_t prod_##N = {sizeof(UT),         sizeof(UT),                \
+                                sizeof(UT),         0,                         \
+                                prod_##N##_init,    prod_##N##_lanes,          \
+                                prod_##N##_combine, prod_##N##_finish,         \
+                                prod_##N##_naive};
 
 INT_SUMPROD(u8, uint8_t, unsigned)
 INT_SUMPROD(u16, uint16_t, unsigned)
@@ -202,12 +232,16 @@ INT_SUMPROD(u64, uint64_t, uint64_t)
       o[j] = STORE(s);                                                         \
     }                                                                          \
   }                                                                            \
-  static const rk_t sum_##N = {sizeof(T),      sizeof(T),       sizeof(A), 0,  \
-                               sum_##N##_init, sum_##N##_lanes,                \
-                               sum_##N##_combine, sum_##N##_finish};
+  static void sum_##N##_naive(const void *xv, int64_t n, int64_t r,           \
+                              int64_t inner, void *ov) {                       \
+    NAIVE(T, T, A, 0, S += LOAD(X), STORE)                                     \
+  }                                                                            \
+  static const rk_t sum_##N = {sizeof(T),         sizeof(T),  sizeof(A), 0,    \
+                               sum_##N##_init,    sum_##N##_lanes,             \
+                               sum_##N##_combine, sum_##N##_finish,            \
+                               sum_##N##_naive};
 
 #define STORE_F32(s) ((float)(s))
-#define STORE_ID(s) (s)
 #define STORE_C64(s) CMPLXF((float)creal(s), (float)cimag(s))
 
 FLOAT_SUM(f16, uint16_t, float, double, LOAD_F16, em_f64_to_f16)
@@ -256,10 +290,14 @@ static inline cdouble cmul(cdouble a, cdouble b) {
       o[j] = STORE(s);                                                         \
     }                                                                          \
   }                                                                            \
-  static const rk_t prod_##N = {sizeof(T),       sizeof(T),       sizeof(A),   \
-                                0,               prod_##N##_init,              \
-                                prod_##N##_lanes, prod_##N##_combine,          \
-                                prod_##N##_finish};
+  static void prod_##N##_naive(const void *xv, int64_t n, int64_t r,          \
+                               int64_t inner, void *ov) {                      \
+    NAIVE(T, T, A, 1, S = MUL(S, (A)LOAD(X)), STORE)                           \
+  }                                                                            \
+  static const rk_t prod_##N = {sizeof(T),         sizeof(T),   sizeof(A), 0,  \
+                                prod_##N##_init,   prod_##N##_lanes,           \
+                                prod_##N##_combine, prod_##N##_finish,         \
+                                prod_##N##_naive};
 
 FLOAT_PROD(f16, uint16_t, double, LOAD_F16, FMUL, em_f64_to_f16)
 FLOAT_PROD(bf16, uint16_t, double, LOAD_BF16, FMUL, em_f64_to_bf16)
@@ -314,8 +352,13 @@ FLOAT_PROD(c128, cdouble, cdouble, LOAD_ID, cmul, STORE_ID)
       o[j] = STORE(s);                                                         \
     }                                                                          \
   }                                                                            \
-  static const rk_t N = {sizeof(T), sizeof(T),   sizeof(V),    0,              \
-                         N##_init,  N##_lanes,   N##_combine, N##_finish};
+  static void N##_naive(const void *xv, int64_t n, int64_t r, int64_t inner,  \
+                        void *ov) {                                            \
+    NAIVE(T, T, V, IDENT, V v = LOAD(X); S = TAKE(v, S) ? v : S, STORE)        \
+  }                                                                            \
+  static const rk_t N = {sizeof(T),   sizeof(T),  sizeof(V),  0,               \
+                         N##_init,    N##_lanes,  N##_combine, N##_finish,     \
+                         N##_naive};
 
 #define MINMAX_INT(S, T, LO, HI)                                               \
   MINMAX(max_##S, T, T, LOAD_ID, TAKE_MAX_I, LO, STORE_ID)                     \
@@ -343,12 +386,12 @@ MINMAX_FLT(f64, double, double, LOAD_ID, STORE_ID)
 #define NZ_HALF(v) (((v)&0x7fffu) != 0) /* +-0 false, NaN true */
 #define NZ_CPLX(v) (creal(v) != 0 || cimag(v) != 0)
 
-#define ALLANY(S, T, NZ)                                                       \
-  static void all_##S##_init(void *a, int64_t B) {                             \
+#define ALLANY(N, T, NZ)                                                       \
+  static void all_##N##_init(void *a, int64_t B) {                             \
     memset(a, 1, (size_t)B);                                                   \
   }                                                                            \
-  static void any_##S##_init(void *a, int64_t B) { memset(a, 0, (size_t)B); }  \
-  AINLINE void all_##S##_body(const T *restrict x, int64_t nrows,              \
+  static void any_##N##_init(void *a, int64_t B) { memset(a, 0, (size_t)B); }  \
+  AINLINE void all_##N##_body(const T *restrict x, int64_t nrows,              \
                               int64_t stride, int64_t nl,                      \
                               uint8_t *restrict acc) {                         \
     for (int64_t r = 0; r < nrows; r++) {                                      \
@@ -356,7 +399,7 @@ MINMAX_FLT(f64, double, double, LOAD_ID, STORE_ID)
       for (int64_t i = 0; i < nl; i++) acc[i] &= (uint8_t)NZ(row[i]);          \
     }                                                                          \
   }                                                                            \
-  AINLINE void any_##S##_body(const T *restrict x, int64_t nrows,              \
+  AINLINE void any_##N##_body(const T *restrict x, int64_t nrows,              \
                               int64_t stride, int64_t nl,                      \
                               uint8_t *restrict acc) {                         \
     for (int64_t r = 0; r < nrows; r++) {                                      \
@@ -364,22 +407,32 @@ MINMAX_FLT(f64, double, double, LOAD_ID, STORE_ID)
       for (int64_t i = 0; i < nl; i++) acc[i] |= (uint8_t)NZ(row[i]);          \
     }                                                                          \
   }                                                                            \
-  EM_CLONES static void all_##S##_lanes(const void *x, int64_t nrows,          \
+  EM_CLONES static void all_##N##_lanes(const void *x, int64_t nrows,          \
                                         int64_t stride, int64_t nl, int64_t B, \
                                         void *acc, int64_t g0) {               \
-    LANES_DISPATCH(all_##S##_body, (const T *)x, nrows, stride, nl,            \
+    LANES_DISPATCH(all_##N##_body, (const T *)x, nrows, stride, nl,            \
                    (uint8_t *)acc);                                            \
   }                                                                            \
-  EM_CLONES static void any_##S##_lanes(const void *x, int64_t nrows,          \
+  EM_CLONES static void any_##N##_lanes(const void *x, int64_t nrows,          \
                                         int64_t stride, int64_t nl, int64_t B, \
                                         void *acc, int64_t g0) {               \
-    LANES_DISPATCH(any_##S##_body, (const T *)x, nrows, stride, nl,            \
+    LANES_DISPATCH(any_##N##_body, (const T *)x, nrows, stride, nl,            \
                    (uint8_t *)acc);                                            \
   }                                                                            \
-  static const rk_t all_##S = {sizeof(T),       1, 1, 0, all_##S##_init,       \
-                               all_##S##_lanes, all_combine, all_finish};      \
-  static const rk_t any_##S = {sizeof(T),       1, 1, 0, any_##S##_init,       \
-                               any_##S##_lanes, any_combine, any_finish};
+  static void all_##N##_naive(const void *xv, int64_t n, int64_t r,           \
+                              int64_t inner, void *ov) {                       \
+    NAIVE(T, uint8_t, uint8_t, 1, S &= (uint8_t)NZ(X), STORE_ID)               \
+  }                                                                            \
+  static void any_##N##_naive(const void *xv, int64_t n, int64_t r,           \
+                              int64_t inner, void *ov) {                       \
+    NAIVE(T, uint8_t, uint8_t, 0, S |= (uint8_t)NZ(X), STORE_ID)               \
+  }                                                                            \
+  static const rk_t all_##N = {sizeof(T),       1,           1,          0,    \
+                               all_##N##_init,  all_##N##_lanes,                \
+                               all_combine,     all_finish,  all_##N##_naive};  \
+  static const rk_t any_##N = {sizeof(T),       1,           1,          0,    \
+                               any_##N##_init,  any_##N##_lanes,                \
+                               any_combine,     any_finish,  any_##N##_naive};
 
 static void all_combine(void *dv, const void *sv, int64_t B) {
   uint8_t *d = dv;
@@ -509,8 +562,27 @@ static inline int64_t idx_off(int64_t B, size_t vsz) {
       o[j] = br;                                                               \
     }                                                                          \
   }                                                                            \
-  static const rk_t N = {sizeof(T), sizeof(int64_t), sizeof(V), 8,            \
-                         N##_init,  N##_lanes,       N##_combine, N##_finish};
+  static void N##_naive(const void *xv, int64_t n, int64_t r, int64_t inner,  \
+                        void *ov) {                                            \
+    const T *x = xv;                                                           \
+    int64_t *o = ov;                                                           \
+    for (int64_t q = 0; q < n; q++, x += r * inner, o += inner)                \
+      for (int64_t j = 0; j < inner; j++) {                                    \
+        V c = LOAD(x[j]);                                                      \
+        int64_t ci = 0;                                                        \
+        for (int64_t rr = 1; rr < r; rr++) {                                   \
+          V v = LOAD(x[rr * inner + j]);                                       \
+          if (N##_better(v, rr, c, ci)) {                                      \
+            c = v;                                                             \
+            ci = rr;                                                           \
+          }                                                                    \
+        }                                                                      \
+        o[j] = ci;                                                             \
+      }                                                                        \
+  }                                                                            \
+  static const rk_t N = {sizeof(T), sizeof(int64_t), sizeof(V),  8,           \
+                         N##_init,  N##_lanes,       N##_combine, N##_finish, \
+                         N##_naive};
 
 #define ARG4(S, T, V, LOAD, ISNAN)                     \
   ARG(argmax_lo_##S, T, V, LOAD, ISNAN, GT, 0)         \
@@ -619,6 +691,13 @@ static void drv_items(void *ctx, int64_t b, int64_t e, int tid) {
   }
 }
 
+static void naive_items(void *ctx, int64_t b, int64_t e, int tid) {
+  const drv_t *d = ctx;
+  const rk_t *kn = d->kn;
+  kn->naive(d->x + b * d->r * d->inner * (int64_t)kn->esz, e - b, d->r,
+            d->inner, d->y + b * d->inner * (int64_t)kn->osz);
+}
+
 static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
                 int64_t r, int64_t inner) {
   if (!kn || outer <= 0 || inner <= 0) return;
@@ -632,6 +711,12 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
         kn->init(local, w);
         kn->finish(local, 1, w, (char *)y + (o * inner + c) * (int64_t)kn->osz);
       }
+    return;
+  }
+  if (r * inner < LMIN) { /* tiny folds: per-output loops beat lanes */
+    d.r = r;
+    int64_t grain = MINPAR / (r * inner) + 1;
+    em_parallel_for(outer, grain, naive_items, &d);
     return;
   }
   d.k = inner >= LMIN ? 1 : (LMIN + inner - 1) / inner;

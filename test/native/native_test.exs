@@ -1,0 +1,151 @@
+# The NIF layer's own suite: runs on plain `elixir` (Debian's 1.14 is
+# enough), without Mix or Nx, so CI always exercises it.
+#   EMILY_NIF_PATH=build/emily_nif elixir test/native/native_test.exs
+Code.require_file("../../lib/emily/ops.ex", __DIR__)
+Code.require_file("../../lib/emily/native.ex", __DIR__)
+ExUnit.start(seed: 0)
+
+defmodule Emily.NativeTest do
+  use ExUnit.Case, async: false
+  alias Emily.Native, as: N
+
+  defp f32(list), do: for(x <- list, into: <<>>, do: <<x::float-32-native>>)
+  defp s32(list), do: for(x <- list, into: <<>>, do: <<x::signed-32-native>>)
+  defp ok!({:ok, v}), do: v
+  defp read_f32(ref), do: for(<<x::float-32-native <- ok!(N.read(ref))>>, do: x)
+  defp read_s32(ref), do: for(<<x::signed-32-native <- ok!(N.read(ref))>>, do: x)
+  defp read_s64(ref), do: for(<<x::signed-64-native <- ok!(N.read(ref))>>, do: x)
+
+  test "the NIF exports exactly the functions the Elixir side declares" do
+    exported = N.op_names() |> Enum.sort()
+    declared = N.nifs() |> Enum.sort()
+    assert exported == declared
+  end
+
+  test "round trip and info" do
+    a = ok!(N.from_binary(f32([1.5, -2.0, 3.25, 0.0]), :f32, {2, 2}, :cpu))
+    assert N.info(a) == {:ok, {2, 2}, :f32, :cpu}
+    assert read_f32(a) == [1.5, -2.0, 3.25, 0.0]
+    assert ok!(N.to_binary(a, 2)) == f32([1.5, -2.0])
+  end
+
+  test "hand-computed elementwise, reductions and dot" do
+    a = ok!(N.from_binary(f32([1.0, 2.0, 3.0, 4.0]), :f32, {2, 2}, :cpu))
+    b = ok!(N.from_binary(f32([10.0, 20.0]), :f32, {2}, :cpu))
+    assert read_f32(ok!(N.add(a, b))) == [11.0, 22.0, 13.0, 24.0]
+    assert read_f32(ok!(N.multiply(a, a))) == [1.0, 4.0, 9.0, 16.0]
+    assert read_f32(ok!(N.sum(a, [1], false))) == [3.0, 7.0]
+    assert read_f32(ok!(N.sum(a, nil, false))) == [10.0]
+    assert read_f32(ok!(N.reduce_max(a, [0], true))) == [3.0, 4.0]
+    # [[1,2],[3,4]] . [[1,2],[3,4]] = [[7,10],[15,22]]
+    assert read_f32(ok!(N.dot(a, [1], [], a, [0], []))) == [7.0, 10.0, 15.0, 22.0]
+    assert read_s64(ok!(N.argmax(a, 1, false, false))) == [1, 1]
+    [e] = read_f32(ok!(N.exp(ok!(N.from_binary(f32([1.0]), :f32, {}, :cpu)))))
+    assert abs(e - :math.exp(1)) < 1.0e-6
+  end
+
+  test "integer semantics: wrap-around and truncating quotient" do
+    a = ok!(N.from_binary(s32([2_147_483_647, -7, 7]), :s32, {3}, :cpu))
+    one = ok!(N.from_binary(s32([1, 2, -2]), :s32, {3}, :cpu))
+    assert read_s32(ok!(N.add(a, one))) == [-2_147_483_648, -5, 5]
+    assert read_s32(ok!(N.quotient(a, one))) == [2_147_483_647, -3, -3]
+    assert read_s32(ok!(N.remainder(a, one))) == [0, -1, 1]
+  end
+
+  test "shape ops: transpose, slice, pad, concatenate, iota" do
+    a = ok!(N.iota(:s32, {2, 3}, 1, :cpu))
+    assert read_s32(a) == [0, 1, 2, 0, 1, 2]
+    t = ok!(N.transpose(ok!(N.iota(:s32, {2, 3}, 0, :cpu)), [1, 0]))
+    assert N.info(t) == {:ok, {3, 2}, :s32, :cpu}
+    assert read_s32(t) == [0, 1, 0, 1, 0, 1]
+    s = ok!(N.slice(a, [0, 1], [2, 2], [1, 1]))
+    assert read_s32(s) == [1, 2, 1, 2]
+    z = ok!(N.full(<<9::signed-32-native>>, :s32, {}, :cpu))
+    p = ok!(N.pad(ok!(N.iota(:s32, {2}, 0, :cpu)), z, [1], [-1], [1]))
+    assert read_s32(p) == [9, 0, 9]
+    c = ok!(N.concatenate([a, a], 0))
+    assert N.info(c) == {:ok, {4, 3}, :s32, :cpu}
+  end
+
+  test "errors name the op, shapes and dtypes" do
+    a = ok!(N.from_binary(f32([1.0, 2.0]), :f32, {2}, :cpu))
+    i = ok!(N.from_binary(s32([1, 2]), :s32, {2}, :cpu))
+    assert {:error, {:argument, msg}} = N.add(a, i)
+    assert msg =~ "[add]" and msg =~ "f32" and msg =~ "s32"
+    assert {:error, {:argument, msg}} = N.reshape(a, {3})
+    assert msg =~ "[reshape]" and msg =~ "[2]"
+    assert {:error, {:argument, msg}} = N.from_binary(<<1, 2, 3>>, :f32, {2}, :cpu)
+    assert msg =~ "[from_data]"
+    assert {:error, {:argument, _}} = N.from_binary(f32([1.0]), :f99, {1}, :cpu)
+    assert {:error, {:argument, _}} = N.sum(a, [5], false)
+    assert {:error, {:argument, _}} = N.bitwise_and(a, a)
+  end
+
+  test "deallocate is idempotent and later use is an error" do
+    a = ok!(N.from_binary(f32([1.0]), :f32, {1}, :cpu))
+    assert N.deallocate(a) == :ok
+    assert N.deallocate(a) == :already_deallocated
+    assert {:error, {:argument, msg}} = N.exp(a)
+    assert msg =~ "deallocated"
+  end
+
+  test "to_binary keeps the buffer alive after the array is deallocated" do
+    a = ok!(N.from_binary(f32([4.0, 5.0]), :f32, {2}, :cpu))
+    b = ok!(N.add(a, a))
+    bin = ok!(N.read(b))
+    N.deallocate(b)
+    :erlang.garbage_collect()
+    assert bin == f32([8.0, 10.0])
+  end
+
+  test "many processes evaluating at once all get the right answers" do
+    tasks =
+      for k <- 1..32 do
+        Task.async(fn ->
+          # Half the processes use their own stream, half the default one.
+          s = if rem(k, 2) == 0, do: ok!(N.stream_new(:cpu)), else: nil
+          a = ok!(N.from_binary(f32(Enum.map(1..1000, &(&1 * 1.0))), :f32, {1000}, :cpu))
+          kk = ok!(N.from_binary(f32([k * 1.0]), :f32, {}, :cpu))
+          r = ok!(N.sum(ok!(N.multiply(a, kk)), nil, false))
+          :ok = N.eval([r], s)
+          [v] = read_f32(r)
+          v == k * 500_500.0
+        end)
+      end
+
+    assert Enum.all?(Task.await_many(tasks, 60_000))
+  end
+
+  test "random garbage never crashes the VM and later results stay right" do
+    :rand.seed(:exsss, {1, 2, 3})
+    a = ok!(N.from_binary(f32([1.0, 2.0]), :f32, {2}, :cpu))
+    garbage = fn ->
+      Enum.random([
+        nil, :foo, -1, 2 ** 70, 1.5, "bin", <<1, 2, 3>>, [], [1, -2], {1, 2},
+        {-1}, %{}, self(), make_ref(), a, [a, :x], {:cuda, 99}, :cpu, [[1]],
+        List.duplicate(1, 40), :f32, :s64, true
+      ])
+    end
+
+    for _ <- 1..20_000 do
+      {name, arity} = Enum.random(N.nifs())
+
+      # from_address reads raw memory by contract (Nx.from_pointer).
+      if name != :from_address do
+        args = for _ <- 1..arity//1, do: garbage.()
+
+        try do
+          apply(N, name, args)
+        rescue
+          ArgumentError -> :ok
+        end
+      end
+    end
+
+    # `a` may have been deallocated by the garbage (deallocate/1 is fair
+    # game); fresh arrays must compute correctly.
+    b = ok!(N.from_binary(f32([1.0, 2.0]), :f32, {2}, :cpu))
+    assert read_f32(ok!(N.add(b, b))) == [2.0, 4.0]
+    assert read_f32(ok!(N.sum(ok!(N.exp(b)), nil, false))) |> hd() |> Kernel.-(:math.exp(1) + :math.exp(2)) |> abs() < 1.0e-4
+  end
+end
