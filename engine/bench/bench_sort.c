@@ -90,10 +90,18 @@ static int run(const bcase *c, em_array *x, double *ms, double *cms) {
   em_array *o = NULL, *o2 = NULL;
   em_status st;
   switch (c->k) {
-    case SORT: st = em_sort(&o, x, c->axis, c->desc); break;
-    case ARGSORT: st = em_argsort(&o, x, c->axis, c->desc); break;
-    case CUMSUM: st = em_cumulative_sum(&o, x, c->axis, false); break;
-    default: st = em_top_k(&o, &o2, x, c->axis); break;
+    case SORT:
+      st = em_sort(&o, x, c->axis, c->desc);
+      break;
+    case ARGSORT:
+      st = em_argsort(&o, x, c->axis, c->desc);
+      break;
+    case CUMSUM:
+      st = em_cumulative_sum(&o, x, c->axis, false);
+      break;
+    default:
+      st = em_top_k(&o, &o2, x, c->axis);
+      break;
   }
   if (st == EM_OK) {
     em_array *both[2] = {o, o2};
@@ -114,7 +122,8 @@ int main(int argc, char **argv) {
   const char *only = NULL;
   double min_time = 1.0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    if (!strcmp(argv[i], "--only") && i + 1 < argc)
+      only = argv[++i];
     else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
       min_time = atof(argv[++i]);
   }
@@ -125,9 +134,12 @@ int main(int argc, char **argv) {
     size_t es = em_dtype_size(c->t);
     char *data = malloc((size_t)n * es);
     for (int64_t i = 0; i < n; i++) {
-      if (c->t == EM_F32) ((float *)data)[i] = (float)normal();
-      else if (c->t == EM_F64) ((double *)data)[i] = normal();
-      else ((int32_t *)data)[i] = (int32_t)rnd();
+      if (c->t == EM_F32)
+        ((float *)data)[i] = (float)normal();
+      else if (c->t == EM_F64)
+        ((double *)data)[i] = normal();
+      else
+        ((int32_t *)data)[i] = (int32_t)rnd();
     }
     em_array *x = NULL;
     if (em_array_from_data(&x, c->t, c->nd, c->shape, data, (size_t)n * es,
@@ -146,9 +158,10 @@ int main(int argc, char **argv) {
       if (run(c, x, &ts[r], &cs[r])) return 1;
     qsort(ts, (size_t)reps, sizeof *ts, cmp_d);
     qsort(cs, (size_t)reps, sizeof *cs, cmp_d);
-    printf("RESULT case=%s median_ms=%.3f min_ms=%.3f min_cpu_ms=%.3f "
-           "reps=%d\n",
-           c->name, ts[reps / 2], ts[0], cs[0], reps);
+    printf(
+        "RESULT case=%s median_ms=%.3f min_ms=%.3f min_cpu_ms=%.3f "
+        "reps=%d\n",
+        c->name, ts[reps / 2], ts[0], cs[0], reps);
     fflush(stdout);
     free(ts);
     em_array_release(x);

@@ -285,24 +285,38 @@ em_status em_rms_norm(em_array **out, em_array *a, em_array *weight,
                       double eps);
 
 /* ---- indexing (Nx semantics) ------------------------------------------ */
-/* Out-of-range indices are clamped into range, as XLA does. With
- * em_set_bounds_check(true) they instead fail the evaluation with a message
- * naming the offending index. */
+/* Indices may have any integer dtype; data any dtype. Out-of-range indices
+ * are clamped into [0, size - 1], as XLA does. With em_set_bounds_check(true)
+ * (a process-wide switch, read when the op is evaluated) they instead fail
+ * the evaluation with EM_ERR_ARGUMENT and a message naming the first
+ * offending index value (row-major order), its position in the indices and
+ * the axis and its size. Indexing an axis of size 0 when the result is not
+ * empty is an argument error. */
 void em_set_bounds_check(bool on);
-/* indices: integer array [..., k]; axes: the k axes of a they index
- * (axes == NULL: the first k). Result: indices.shape[:-1] ++ the shape of a
- * without the indexed axes (Nx.gather). */
+/* indices: integer array [..., k] (rank >= 1); axes: the k axes of a they
+ * index, strictly increasing, naxes == k (axes == NULL: the first k, naxes 0
+ * or k). Result: indices.shape[:-1] ++ the shape of a without the indexed
+ * axes (Nx.gather); each index row selects the whole slice there. */
 em_status em_gather(em_array **out, em_array *a, em_array *indices, int naxes,
                     const int *axes);
-/* Scatter: updates has shape indices.shape[:-1] ++ (a's non-indexed axes).
- * indexed_add accumulates duplicates; indexed_put lets the last write win. */
+/* Scatter (indices and axes as for em_gather; result: a's shape and dtype).
+ * updates has a's dtype and shape indices.shape[:-1] ++ w, where w has one
+ * dimension per non-indexed axis of a (in order), each at most that axis's
+ * size (Nx.Shape.indexed); it lands at the index row's position on the
+ * indexed axes and at 0 on the others (XLA scatter). indexed_add sums the
+ * updates of rows that hit the same position in index order from 0 (ints
+ * wrap; floats and complex parts in double) and adds the sum to a, rounding
+ * once, as Nx's BinaryBackend does; indexed_put lets the last row win.
+ * Both are deterministic. */
 em_status em_indexed_add(em_array **out, em_array *a, em_array *indices,
                          em_array *updates, int naxes, const int *axes);
 em_status em_indexed_put(em_array **out, em_array *a, em_array *indices,
                          em_array *updates, int naxes, const int *axes);
-/* Nx.take: indices (any rank, integer) select along axis. */
+/* Nx.take: indices (any rank, integer) select along axis; result
+ * a.shape[:axis] ++ indices.shape ++ a.shape[axis+1:]. */
 em_status em_take(em_array **out, em_array *a, em_array *indices, int axis);
-/* Nx.take_along_axis: indices has a's rank and shape except on axis. */
+/* Nx.take_along_axis: indices has a's rank and shape except on axis; the
+ * result has indices' shape. */
 em_status em_take_along_axis(em_array **out, em_array *a, em_array *indices,
                              int axis);
 

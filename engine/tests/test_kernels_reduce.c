@@ -116,12 +116,13 @@ static double special_val(em_dtype t, int nosub) {
 static double fgen(em_dtype t, int ds) {
   static const double ties[] = {-1.0, 0.0, -0.0, 1.0, 2.0};
   switch (ds) {
-    /* 1 + d, d a quarter ulp of 2^13: an f32 (f64) accumulator that runs
-     * past 2^13 drops d on every add; per-flush partial sums keep it. */
+    /* 1 + 2^-20 (f32): an f32 running sum past 32 drops the 2^-20 of
+     * every add, and one past 1024 drops what a 16-value partial sum
+     * carries; partial sums kept in f32 and flushed into f64 are exact. */
     case D_ACC:
-      return 1 + ((t == EM_F64 || t == EM_C128) ? 0x1p-41
+      return 1 + ((t == EM_F64 || t == EM_C128) ? 0x1p-40
                   : (t == EM_F16) ? 0x1p-10 : (t == EM_BF16) ? 0x1p-7
-                  : 0x1p-12);
+                  : 0x1p-20);
     case D_POS: return 2 * unif();
     case D_TIES: return ties[rnd() % 5];
     case D_PROD: return (rnd() & 1 ? -1 : 1) * (0.75 + 0.5 * unif());

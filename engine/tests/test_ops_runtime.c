@@ -203,6 +203,28 @@ static void test_memory(void) {
     em_array *all[] = {f, g, h, d, sm, sq};
     for (int i = 0; i < 6; i++) em_array_release(all[i]);
   }
+  /* past the limit with a full cache: the cache is dropped first */
+  {
+    em_memory_clear_cache(em_cpu());
+    int64_t big = 2 * n; /* 2 MiB */
+    em_array *f = NULL, *g = NULL;
+    MUST(em_full(&f, EM_F32, 1, &big, &(float){1}, em_cpu()), f);
+    CHECK(em_eval(&f, 1) == EM_OK, "eval 2 MiB");
+    em_array_release(f);
+    em_memory_stats m = stats();
+    CHECK(m.cached_bytes >= (size_t)big * 4, "2 MiB cached");
+    em_memory_set_limit(em_cpu(), m.active_bytes + (size_t)big * 4 + 4096);
+    int64_t other = n * 8 / 5; /* 1.6 MiB: another bin, no cache hit */
+    MUST(em_full(&g, EM_F32, 1, &other, &(float){2}, em_cpu()), g);
+    CHECK(em_eval(&g, 1) == EM_OK, "fits once the cache is dropped: %s", em_last_error());
+    em_memory_stats m2 = stats();
+    CHECK(m2.cached_bytes < (size_t)big * 4 && m2.cache_hits == m.cache_hits,
+          "cache dropped, not reused: cached %zu", m2.cached_bytes);
+    const float *gv = em_array_data(g);
+    CHECK(gv && gv[0] == 2 && gv[other - 1] == 2, "value after dropping the cache");
+    em_memory_set_limit(em_cpu(), 0);
+    em_array_release(g);
+  }
   free(buf);
 }
 
@@ -523,11 +545,19 @@ static void test_streams(void) {
     int64_t n = 50000;
     host X = h_new(EM_F64, 1, &n);
     h_rand(&X, -2, 2);
-    em_array *x = h_array(&X), *e = NULL, *c = NULL;
+    em_array *x = h_array(&X), *e = NULL, *c = NULL, *r = NULL;
     MUST(em_sin(&e, x), e);
-    MUST(em_cos(&c, e), c);
+    MUST(em_cos(&r, e), r);
+    /* read through a transposed view: every thread's em_array_data races
+     * to make the row-major copy */
+    MUST(em_reshape(&c, r, 2, (int64_t[]){250, 200}), c);
+    em_array_release(r);
+    MUST(em_transpose(&r, c, NULL), r);
+    em_array_release(c);
+    c = r;
     host W = h_new(EM_F64, 1, &n);
-    for (int64_t i = 0; i < n; i++) W.v[i] = tv_f(cos(sin(X.v[i].re)));
+    for (int i = 0; i < 200; i++)
+      for (int j = 0; j < 250; j++) W.v[i * 250 + j] = tv_f(cos(sin(X.v[j * 200 + i].re)));
     shared_ctx sc = {.shared = c, .want = &W};
     pthread_t th[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) pthread_create(&th[i], NULL, eval_shared, &sc);

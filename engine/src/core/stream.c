@@ -52,8 +52,12 @@ static void *stream_main(void *arg) {
     if (!s->head) s->tail = NULL;
     pthread_mutex_unlock(&s->m);
     em_status st = t->is_barrier ? EM_OK : em_eval_now(t->arrays, t->n);
-    if (t->done) t->done(st, t->user);
+    /* Drop the queue's references before waking anyone, so memory
+     * statistics read right after em_eval returns are settled. Callers
+     * hold their own references. The message of a failure must survive
+     * the releases: they never write em_last_error. */
     for (int i = 0; i < t->n; i++) em_array_release(t->arrays[i]);
+    if (t->done) t->done(st, t->user);
     free(t->arrays);
     free(t);
   }

@@ -32,6 +32,7 @@
 #include "../core/half.h"
 #include "../core/parallel.h"
 #include "cpu-kernels.h"
+#include "simd.h"
 
 /* src/core/ops_indexing.c */
 bool em_bounds_check_enabled(void);
@@ -630,49 +631,55 @@ typedef struct {
   size_t es;
 } scatter_ctx;
 
-/* Sums rows' chunk (n elements at element offset `at` of each update row)
- * into the target chunk d, in double or wrapping uint64. */
-#define ADD_FLOAT(T, LOAD, STORE)                                        \
-  do {                                                                   \
-    double acc[SCHUNK];                                                  \
-    for (int64_t j = 0; j < n; j++) acc[j] = 0.0;                        \
-    for (int64_t r = r0; r < r1; r++) {                                  \
-      const T *u = (const T *)c->upd + c->g->perm[r] * c->W + at;        \
-      for (int64_t j = 0; j < n; j++) acc[j] += LOAD(u[j]);              \
-    }                                                                    \
-    T *x = (T *)d;                                                       \
-    for (int64_t j = 0; j < n; j++) x[j] = STORE(LOAD(x[j]) + acc[j]);   \
-  } while (0)
+/* Prefetches the chunk of sorted row r (if r < r1) of the updates. */
+static inline void prefetch_row(const scatter_ctx *c, int64_t r, int64_t r1,
+                                int64_t at, int64_t n) {
+  if (r < r1)
+    prefetch_block(c->upd + (size_t)(c->g->perm[r] * c->W + at) * c->es,
+                   (size_t)n * c->es);
+}
 
-#define ADD_COMPLEX(T)                                                   \
-  do {                                                                   \
-    double acc[2 * SCHUNK];                                              \
-    for (int64_t j = 0; j < 2 * n; j++) acc[j] = 0.0;                    \
-    for (int64_t r = r0; r < r1; r++) {                                  \
-      const T *u = (const T *)c->upd + 2 * (c->g->perm[r] * c->W + at);  \
-      for (int64_t j = 0; j < 2 * n; j++) acc[j] += (double)u[j];        \
-    }                                                                    \
-    T *x = (T *)d;                                                       \
-    for (int64_t j = 0; j < 2 * n; j++) x[j] = (T)((double)x[j] + acc[j]); \
-  } while (0)
-
-#define ADD_INT(T)                                                       \
-  do {                                                                   \
-    uint64_t acc[SCHUNK];                                                \
-    for (int64_t j = 0; j < n; j++) acc[j] = 0;                          \
-    for (int64_t r = r0; r < r1; r++) {                                  \
-      const T *u = (const T *)c->upd + c->g->perm[r] * c->W + at;        \
-      for (int64_t j = 0; j < n; j++) acc[j] += (uint64_t)u[j];          \
-    }                                                                    \
-    T *x = (T *)d;                                                       \
-    for (int64_t j = 0; j < n; j++) x[j] = (T)((uint64_t)x[j] + acc[j]); \
-  } while (0)
-
-#define ID_(x) ((double)(x))
-#define TO_F32(x) ((float)(x))
-#define TO_F64(x) (x)
+/* Accumulation of one update row chunk into acc, and the final
+ * acc + target store, per dtype family (compiled for AVX-512/AVX2/base). */
 #define F16_LOAD(x) ((double)em_f16_to_f32(x))
 #define BF16_LOAD(x) ((double)em_bf16_to_f32(x))
+#define F_LOAD(x) ((double)(x))
+#define U_LOAD(x) ((uint64_t)(x))
+#define F32_STORE(x) ((float)(x))
+#define F64_STORE(x) (x)
+#define ACC_FNS(NAME, T, A, LOAD, STORE)                                     \
+  EM_CLONES static void acc_##NAME(A *restrict acc, const T *restrict u,     \
+                                   int64_t n) {                              \
+    for (int64_t j = 0; j < n; j++) acc[j] += LOAD(u[j]);                    \
+  }                                                                          \
+  EM_CLONES static void fin_##NAME(T *restrict x, const A *restrict acc,     \
+                                   int64_t n) {                              \
+    for (int64_t j = 0; j < n; j++) x[j] = (T)STORE(LOAD(x[j]) + acc[j]);   \
+  }
+ACC_FNS(u8, uint8_t, uint64_t, U_LOAD, )
+ACC_FNS(u16, uint16_t, uint64_t, U_LOAD, )
+ACC_FNS(u32, uint32_t, uint64_t, U_LOAD, )
+ACC_FNS(u64, uint64_t, uint64_t, U_LOAD, )
+ACC_FNS(f16, uint16_t, double, F16_LOAD, em_f64_to_f16)
+ACC_FNS(bf16, uint16_t, double, BF16_LOAD, em_f64_to_bf16)
+ACC_FNS(f32, float, double, F_LOAD, F32_STORE)
+ACC_FNS(f64, double, double, F_LOAD, F64_STORE)
+
+/* add: sums the chunk (n elements at element `at` of each update row) of
+ * sorted rows r0..r1 into acc, then stores target + acc into d. Complex
+ * values are pairs of their real part type. */
+#define ADD_CASE(NAME, T, A, PAIRS)                                         \
+  do {                                                                      \
+    A acc[2 * SCHUNK];                                                      \
+    int64_t m = (PAIRS) * n;                                                \
+    for (int64_t j = 0; j < m; j++) acc[j] = 0;                             \
+    for (int64_t r = r0; r < r1; r++) {                                     \
+      prefetch_row(c, r + 2, r1, at, n);                                    \
+      acc_##NAME(acc, (const T *)c->upd + (PAIRS) * (c->g->perm[r] * c->W + at), \
+                 m);                                                        \
+    }                                                                       \
+    fin_##NAME((T *)d, acc, m);                                             \
+  } while (0)
 
 static void scatter_chunk(const scatter_ctx *c, char *d, int64_t r0,
                           int64_t r1, int64_t at, int64_t n) {
@@ -682,16 +689,16 @@ static void scatter_chunk(const scatter_ctx *c, char *d, int64_t r0,
     return;
   }
   switch (c->t) {
-    case EM_U8: case EM_S8: ADD_INT(uint8_t); break;
-    case EM_U16: case EM_S16: ADD_INT(uint16_t); break;
-    case EM_U32: case EM_S32: ADD_INT(uint32_t); break;
-    case EM_U64: case EM_S64: ADD_INT(uint64_t); break;
-    case EM_F16: ADD_FLOAT(uint16_t, F16_LOAD, em_f64_to_f16); break;
-    case EM_BF16: ADD_FLOAT(uint16_t, BF16_LOAD, em_f64_to_bf16); break;
-    case EM_F32: ADD_FLOAT(float, ID_, TO_F32); break;
-    case EM_F64: ADD_FLOAT(double, ID_, TO_F64); break;
-    case EM_C64: ADD_COMPLEX(float); break;
-    case EM_C128: ADD_COMPLEX(double); break;
+    case EM_U8: case EM_S8: ADD_CASE(u8, uint8_t, uint64_t, 1); break;
+    case EM_U16: case EM_S16: ADD_CASE(u16, uint16_t, uint64_t, 1); break;
+    case EM_U32: case EM_S32: ADD_CASE(u32, uint32_t, uint64_t, 1); break;
+    case EM_U64: case EM_S64: ADD_CASE(u64, uint64_t, uint64_t, 1); break;
+    case EM_F16: ADD_CASE(f16, uint16_t, double, 1); break;
+    case EM_BF16: ADD_CASE(bf16, uint16_t, double, 1); break;
+    case EM_F32: ADD_CASE(f32, float, double, 1); break;
+    case EM_F64: ADD_CASE(f64, double, double, 1); break;
+    case EM_C64: ADD_CASE(f32, float, double, 2); break;
+    case EM_C128: ADD_CASE(f64, double, double, 2); break;
     default: break;
   }
 }
@@ -708,6 +715,13 @@ static void scatter_range(void *c_, int64_t b, int64_t e, int tid) {
   for (int64_t it = b; it < e; it++) {
     int64_t at = ch * SCHUNK;
     int64_t n = w->L - at < SCHUNK ? w->L - at : SCHUNK;
+    /* row scatters: the next group's first rows, ahead of time */
+    if (w->M == 1 && c->nc == 1 && g + 1 < c->g->G) {
+      int64_t nx = c->g->gstart[g + 1], nx1 = c->g->gstart[g + 2];
+      if (!c->add) nx = nx1 - 1; /* put reads only the last row */
+      prefetch_row(c, nx, nx1, 0, n);
+      if (c->add) prefetch_row(c, nx + 1, nx1, 0, n);
+    }
     char *d = c->dst + (size_t)(c->g->gkey[g] + moff + at) * c->es;
     scatter_chunk(c, d, c->g->gstart[g], c->g->gstart[g + 1], m * w->L + at,
                   n);

@@ -42,8 +42,12 @@ enum {
   FLUSH = 16,      /* f32 lane adds between flushes into f64 (numpy's
                       pairwise sum also adds 16 per accumulator) */
   BUF = 8192,      /* bytes of lane state for one task */
-  MINPAR = 32768,  /* elements worth handing to another thread */
 };
+
+/* Input bytes a thread must get before work is split: waking a pool
+ * thread costs tens of microseconds, about what one core reduces 2 MiB
+ * of cached f32 in. Not const: tests lower it to force splits. */
+int64_t em_cpu_reduce_chunk_bytes = 1 << 21;
 
 typedef struct {
   size_t esz; /* input element bytes */
@@ -715,7 +719,8 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
   }
   if (r * inner < LMIN) { /* tiny folds: per-output loops beat lanes */
     d.r = r;
-    int64_t grain = MINPAR / (r * inner) + 1;
+    int64_t grain =
+        em_cpu_reduce_chunk_bytes / (r * inner * (int64_t)kn->esz) + 1;
     em_parallel_for(outer, grain, naive_items, &d);
     return;
   }
@@ -725,12 +730,13 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
   d.nsuper = r / d.k;
   d.rem = r % d.k;
   int64_t tasks = outer * d.ntiles;
-  int64_t total = outer * r * inner;
+  int64_t bytes = outer * r * inner * (int64_t)kn->esz;
+  int64_t chunk = em_cpu_reduce_chunk_bytes > 0 ? em_cpu_reduce_chunk_bytes : 1;
   int64_t nt = em_parallel_threads();
   /* Too few tasks to keep every thread busy: split the rows as well. */
-  if (nt > 1 && tasks < 4 * nt && total >= 2 * MINPAR) {
+  if (nt > 1 && tasks < 4 * nt && bytes >= 2 * chunk) {
     int64_t P = (4 * nt + tasks - 1) / tasks;
-    int64_t by_work = total / tasks / MINPAR;
+    int64_t by_work = bytes / tasks / chunk;
     if (P > by_work) P = by_work;
     if (P > d.nsuper) P = d.nsuper;
     if (P > 1) {
@@ -741,8 +747,8 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
     }
   }
   int64_t items = tasks * d.P;
-  int64_t per_item = total / items;
-  int64_t grain = per_item >= MINPAR ? 1 : MINPAR / (per_item > 0 ? per_item : 1);
+  int64_t per_item = bytes / items;
+  int64_t grain = per_item >= chunk ? 1 : chunk / (per_item > 0 ? per_item : 1);
   em_parallel_for(items, grain, drv_items, &d);
   if (d.P > 1) {
     for (int64_t t = 0; t < tasks; t++) {
