@@ -79,3 +79,13 @@ fi
 # ---- 4. train --------------------------------------------------------------------
 say "training: $BUILD/mnist_train $DIGITS --epochs $EPOCHS --min-acc $MIN_ACC"
 "$BUILD/mnist_train" "$DIGITS" --epochs "$EPOCHS" --min-acc "$MIN_ACC"
+
+# ---- 5. the same model through Nx, when Nx is available ----------------------------
+if [ -n "${EMILY_NX_PATH:-}" ] && [ -f "${EMILY_NX_PATH}/mix.exs" ] &&
+   [ "$(elixir -e 'IO.write Version.match?(System.version(), ">= 1.17.0")' 2>/dev/null)" = true ]; then
+  say "training through Nx on Emily.Backend (Nx at $EMILY_NX_PATH)"
+  (cd "$ROOT" && mix run scripts/mnist_nx.exs "$DIGITS" "${NX_EPOCHS:-5}" "$MIN_ACC")
+else
+  say "Nx not found: skipping the Nx training run (set EMILY_NX_PATH to an Nx 0.13"
+  echo "    checkout and put Elixir >= 1.17 on PATH to train through Emily.Backend too)"
+fi
