@@ -53,23 +53,40 @@ const char *em_status_name(em_status s);
 
 /* ---- dtypes ----------------------------------------------------------- */
 /* X(NAME, name, bits, kind) — ORDER DTYPE: the enum, names and sizes all
- * come from this list. kind: 'u' unsigned, 's' signed, 'f' float,
- * 'c' complex. Sub-byte and f8 types have reserved slots. */
-#define EM_DTYPES(X)        \
-  X(U8, u8, 8, 'u')         \
-  X(U16, u16, 16, 'u')      \
-  X(U32, u32, 32, 'u')      \
-  X(U64, u64, 64, 'u')      \
-  X(S8, s8, 8, 's')         \
-  X(S16, s16, 16, 's')      \
-  X(S32, s32, 32, 's')      \
-  X(S64, s64, 64, 's')      \
-  X(F16, f16, 16, 'f')      \
-  X(BF16, bf16, 16, 'f')    \
-  X(F32, f32, 32, 'f')      \
-  X(F64, f64, 64, 'f')      \
-  X(C64, c64, 64, 'c')      \
-  X(C128, c128, 128, 'c')
+ * come from this list (names are Nx's type atoms). kind: 'u' unsigned,
+ * 's' signed, 'f' float, 'c' complex. bits is Nx's bit width; the new
+ * types come last so the older enum values (and tables indexed by them)
+ * keep their positions.
+ *  - s2 s4 u2 u4 are stored one element per byte in memory (s4 as an int8
+ *    in [-8, 7], u4 as a uint8 in [0, 15], likewise for 2 bits), so every
+ *    kernel and view works on them; arithmetic wraps to the type's width.
+ *    Only the host boundary is packed (Nx's layout: elements MSB-first,
+ *    the last byte padded with zero bits): em_array_from_data,
+ *    em_array_data, em_array_to_host and em_array_nbytes.
+ *  - f8 is E5M2 (IEEE-like: inf and NaN), f8_e4m3fn is E4M3FN (no inf,
+ *    NaN is S.1111.111, max 448). Conversions round to nearest even; in
+ *    f8_e4m3fn, values beyond ±448 and ±inf saturate to ±448 (Nx). */
+#define EM_DTYPES(X)               \
+  X(U8, u8, 8, 'u')                \
+  X(U16, u16, 16, 'u')             \
+  X(U32, u32, 32, 'u')             \
+  X(U64, u64, 64, 'u')             \
+  X(S8, s8, 8, 's')                \
+  X(S16, s16, 16, 's')             \
+  X(S32, s32, 32, 's')             \
+  X(S64, s64, 64, 's')             \
+  X(F16, f16, 16, 'f')             \
+  X(BF16, bf16, 16, 'f')           \
+  X(F32, f32, 32, 'f')             \
+  X(F64, f64, 64, 'f')             \
+  X(C64, c64, 64, 'c')             \
+  X(C128, c128, 128, 'c')          \
+  X(S2, s2, 2, 's')                \
+  X(S4, s4, 4, 's')                \
+  X(U2, u2, 2, 'u')                \
+  X(U4, u4, 4, 'u')                \
+  X(F8, f8, 8, 'f')                \
+  X(F8_E4M3FN, f8_e4m3fn, 8, 'f')
 
 typedef enum {
 #define EM_X_(N, n, b, k) EM_##N,
@@ -80,8 +97,12 @@ typedef enum {
 
 const char *em_dtype_name(em_dtype t);       /* "f32"; "?" if invalid */
 bool em_dtype_from_name(const char *name, em_dtype *out);
-size_t em_dtype_size(em_dtype t);            /* bytes per element */
-bool em_dtype_is_float(em_dtype t);          /* f16 bf16 f32 f64 */
+size_t em_dtype_size(em_dtype t);            /* bytes per element in
+                                                memory (1 for s2..u4) */
+int em_dtype_bits(em_dtype t);               /* Nx's width: 2 for s2; 0 if
+                                                invalid */
+bool em_dtype_is_float(em_dtype t);          /* f8 f8_e4m3fn f16 bf16 f32
+                                                f64 */
 bool em_dtype_is_complex(em_dtype t);
 bool em_dtype_is_int(em_dtype t);            /* signed or unsigned */
 bool em_dtype_is_signed(em_dtype t);         /* signed ints and floats */
@@ -123,22 +144,31 @@ em_dtype em_array_dtype(const em_array *a);
 int em_array_ndim(const em_array *a);
 const int64_t *em_array_shape(const em_array *a);
 int64_t em_array_size(const em_array *a);   /* element count */
-size_t em_array_nbytes(const em_array *a);  /* size * dtype size */
+/* Bytes at the host boundary: ceil(size * bits / 8), i.e. size * dtype
+ * size except for the packed sub-byte types. */
+size_t em_array_nbytes(const em_array *a);
 em_device em_array_device(const em_array *a);
 bool em_array_is_evaluated(const em_array *a);
 
-/* Copies host bytes (row-major, little-endian, nbytes must equal the
- * array's byte size) into a new evaluated array. */
+/* Copies host bytes (row-major, little-endian, nbytes must equal
+ * em_array_nbytes of the result) into a new evaluated array. s2 s4 u2 u4
+ * come packed as Nx lays them out (element i at bit i * bits counted from
+ * the most significant bit of byte 0; padding bits are ignored). */
 em_status em_array_from_data(em_array **out, em_dtype dtype, int ndim,
                              const int64_t *shape, const void *data,
                              size_t nbytes, em_device dev);
 
 /* Evaluates and returns a pointer to the row-major host bytes, valid while
  * a reference to the array is held; NULL on failure (see em_last_error).
- * May make the array contiguous. No copy for contiguous CPU arrays. */
+ * May make the array contiguous. No copy for contiguous CPU arrays. Sub-byte
+ * types come packed (Nx's layout, see em_array_from_data; padding bits 0),
+ * from a copy made once and kept with the array. */
 const void *em_array_data(em_array *a);
 /* Copies the row-major bytes into dst (nbytes must equal the byte size). */
 em_status em_array_to_host(em_array *a, void *dst, size_t nbytes);
+/* Evaluates a and returns an evaluated copy on dev (CPU <-> CUDA, CUDA <->
+ * CUDA); a itself (retained) when it is already there. */
+em_status em_copy_to_device(em_array **out, em_array *a, em_device dev);
 
 /* ---- evaluation ------------------------------------------------------- */
 
@@ -175,7 +205,8 @@ void em_memory_fail_after(em_device dev, long n);
 
 /* ---- ops -------------------------------------------------------------- */
 /* Creation */
-/* value points to one element in dtype's encoding. */
+/* value points to one element in dtype's encoding (s2..u4: one byte whose
+ * low bits hold the value; the rest are ignored). */
 em_status em_full(em_array **out, em_dtype dtype, int ndim,
                   const int64_t *shape, const void *value, em_device dev);
 em_status em_full_scalar(em_array **out, em_dtype dtype, double value,
@@ -186,7 +217,7 @@ em_status em_iota(em_array **out, em_dtype dtype, int ndim,
 em_status em_eye(em_array **out, em_dtype dtype, int ndim,
                  const int64_t *shape, em_device dev);
 em_status em_as_type(em_array **out, em_array *a, em_dtype dtype);
-/* Reinterprets bytes; dtype sizes must match. */
+/* Reinterprets bits; dtype bit widths (em_dtype_bits) must match. */
 em_status em_bitcast(em_array **out, em_array *a, em_dtype dtype);
 /* A contiguous copy (mostly for tests and the NIF). */
 em_status em_copy(em_array **out, em_array *a);

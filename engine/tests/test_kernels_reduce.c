@@ -15,13 +15,17 @@
 #include "cpu/cpu-kernels.h"
 #include "harness.h"
 
+/* reduce.c's split threshold (input bytes per thread), lowered here so
+ * that small shapes also run split into per-thread partial results. */
+extern int64_t em_cpu_reduce_chunk_bytes;
+
 /* ---- dtypes ------------------------------------------------------------- */
 
 static const struct {
   const char *name;
   int size;
   char kind; /* u s f c */
-} DT[EM_DTYPE_COUNT] = {
+} DT[EM_C128 + 1] = {
     {"u8", 1, 'u'},   {"u16", 2, 'u'},  {"u32", 4, 'u'},  {"u64", 8, 'u'},
     {"s8", 1, 's'},   {"s16", 2, 's'},  {"s32", 4, 's'},  {"s64", 8, 's'},
     {"f16", 2, 'f'},  {"bf16", 2, 'f'}, {"f32", 4, 'f'},  {"f64", 8, 'f'},
@@ -601,11 +605,12 @@ int main(void) {
   /* Larger shapes: odd sizes, wide tiles, row splits across threads
    * (> 1M elements with few outputs), many small rows. */
   static const int64_t BIG[][3] = {
-      {2, 1037, 33},   {40, 130, 65},  {3, 200, 1030}, {7, 3001, 1},
-      {1, 1200007, 1}, {1, 100003, 6}, {1, 3001, 333}, {2, 2003, 129},
+      {2, 1037, 33},   {1, 1200007, 1}, {3, 200, 1030}, {40, 130, 65},
+      {1, 100003, 6},  {7, 3001, 1},    {1, 3001, 333}, {2, 2003, 129},
       {30001, 3, 1},   {5001, 2, 7}};
 
-  for (int e = 0; e < EM_DTYPE_COUNT; e++) {
+  const int64_t chunk_default = em_cpu_reduce_chunk_bytes;
+  for (int e = 0; e <= EM_C128; e++) { /* narrow dtypes: subbyte.c */
     em_dtype t = (em_dtype)e;
     for (size_t k = 0; k < sizeof OPS / sizeof OPS[0]; k++) {
       em_op op = OPS[k].op;
@@ -614,6 +619,7 @@ int main(void) {
       int ds[3];
       int nds = datasets(op, t, ds);
       int arg = op == EM_OP_argmax || op == EM_OP_argmin;
+      em_cpu_reduce_chunk_bytes = 256;
       for (int d = 0; d < nds; d++)
         for (size_t a = 0; a < 4; a++)
           for (size_t b = 0; b < 7; b++)
@@ -622,17 +628,20 @@ int main(void) {
               run_case(op, tie, t, ds[d], OUT[a], R[b], IN[c]);
             }
       for (size_t s = 0; s < sizeof BIG / sizeof BIG[0]; s++) {
+        em_cpu_reduce_chunk_bytes = s % 2 ? chunk_default : 4096;
         run_case(op, tie, t, ds[0], BIG[s][0], BIG[s][1], BIG[s][2]);
         if (arg) run_case(op, tie, t, D_TIES, BIG[s][0], BIG[s][1], BIG[s][2]);
       }
     }
   }
   /* Row splits with NaNs in several parts: the last NaN must win. */
+  em_cpu_reduce_chunk_bytes = 65536;
   for (int tie = 0; tie < 2; tie++)
     for (int e = EM_F16; e <= EM_F64; e++) {
       run_case(EM_OP_argmax, tie, (em_dtype)e, D_SPECIAL, 1, 1200007, 1);
       run_case(EM_OP_argmin, tie, (em_dtype)e, D_SPECIAL, 2, 300007, 3);
     }
+  em_cpu_reduce_chunk_bytes = chunk_default;
   if (n_fail_cases) fprintf(stderr, "%d failing cases\n", n_fail_cases);
 
   bench_sum_f32();

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 
 #include "array-impl.h"
+#ifdef EMILY_HAVE_CUDA
+#include "../cuda/cuda-api.h"
+#endif
 
 #define NBINS 256
 #define HUGE_ALIGN ((size_t)2 << 20)
@@ -77,6 +80,9 @@ static void drop_cache_locked(dev_alloc *a) {
 }
 
 void *em_alloc(em_device dev, size_t nbytes, em_status *st) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) return em_cuda_alloc(dev.index, nbytes, st);
+#endif
   dev_alloc *a = dev_of(dev);
   if (!a || dev.type != EM_DEVICE_CPU) {
     *st = em_fail(EM_ERR_UNSUPPORTED, "[alloc] no allocator for device %d:%d",
@@ -143,6 +149,12 @@ void *em_alloc(em_device dev, size_t nbytes, em_status *st) {
 
 void em_free(em_device dev, void *p, size_t nbytes) {
   if (!p) return;
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) {
+    em_cuda_free(dev.index, p, nbytes);
+    return;
+  }
+#endif
   dev_alloc *a = dev_of(dev);
   size_t binsize;
   int b = bin_of(nbytes, &binsize);
@@ -159,6 +171,9 @@ void em_free(em_device dev, void *p, size_t nbytes) {
 }
 
 em_status em_memory_stats_get(em_device dev, em_memory_stats *out) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) return em_cuda_memory_stats(dev.index, out);
+#endif
   dev_alloc *a = dev_of(dev);
   if (!a || !out)
     return em_fail(EM_ERR_ARGUMENT, "[memory_stats] unknown device");
@@ -170,6 +185,12 @@ em_status em_memory_stats_get(em_device dev, em_memory_stats *out) {
 }
 
 void em_memory_reset_peak(em_device dev) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) {
+    em_cuda_memory_reset_peak(dev.index);
+    return;
+  }
+#endif
   dev_alloc *a = dev_of(dev);
   if (!a) return;
   pthread_mutex_lock(&a->m);
@@ -178,6 +199,12 @@ void em_memory_reset_peak(em_device dev) {
 }
 
 void em_memory_clear_cache(em_device dev) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) {
+    em_cuda_memory_clear_cache(dev.index);
+    return;
+  }
+#endif
   dev_alloc *a = dev_of(dev);
   if (!a) return;
   pthread_mutex_lock(&a->m);
@@ -186,6 +213,12 @@ void em_memory_clear_cache(em_device dev) {
 }
 
 void em_memory_set_limit(em_device dev, size_t bytes) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) {
+    em_cuda_memory_set_limit(dev.index, bytes);
+    return;
+  }
+#endif
   dev_alloc *a = dev_of(dev);
   if (!a) return;
   pthread_mutex_lock(&a->m);
@@ -194,6 +227,12 @@ void em_memory_set_limit(em_device dev, size_t bytes) {
 }
 
 void em_memory_fail_after(em_device dev, long n) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) {
+    em_cuda_memory_fail_after(dev.index, n);
+    return;
+  }
+#endif
   dev_alloc *a = dev_of(dev);
   if (!a) return;
   pthread_mutex_lock(&a->m);

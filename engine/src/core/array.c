@@ -4,6 +4,10 @@
 #include <string.h>
 
 #include "array-impl.h"
+#ifdef EMILY_HAVE_CUDA
+#include "../cuda/cuda-api.h"
+#endif
+#include "../cpu/subbyte.h"
 
 extern pthread_mutex_t g_graph_lock;
 
@@ -131,7 +135,11 @@ em_dtype em_array_dtype(const em_array *a) { return a->dtype; }
 int em_array_ndim(const em_array *a) { return a->ndim; }
 const int64_t *em_array_shape(const em_array *a) { return a->shape; }
 int64_t em_array_size(const em_array *a) { return a->size; }
+/* The host size: sub-byte types are packed there (in memory the buffer
+ * holds size * em_dtype_size bytes, one element per byte). */
 size_t em_array_nbytes(const em_array *a) {
+  int bits = em_dtype_bits(a->dtype);
+  if (bits < 8) return ((size_t)a->size * (size_t)bits + 7) / 8;
   return (size_t)a->size * em_dtype_size(a->dtype);
 }
 em_device em_array_device(const em_array *a) { return a->dev; }
@@ -145,17 +153,66 @@ bool em_array_is_evaluated(const em_array *a) {
 /* Copies a strided array into contiguous dst (CPU). */
 void em_cpu_copy_strided(const em_array *src, void *dst);
 
+/* Sub-byte types: packs the elements (row-major) into c->data. */
+static em_status pack_into(em_array *a, em_buffer *c) {
+  if (em_array_is_contiguous(a)) {
+    em_subbyte_pack(a->dtype, em_array_ptr(a), c->data, a->size);
+    return EM_OK;
+  }
+  em_status st;
+  size_t n = (size_t)a->size * em_dtype_size(a->dtype);
+  em_buffer *tmp = em_buffer_new(a->dev, n, &st);
+  if (!tmp) return st;
+  em_cpu_copy_strided(a, tmp->data);
+  em_subbyte_pack(a->dtype, tmp->data, c->data, a->size);
+  em_buffer_release(tmp);
+  return EM_OK;
+}
+
+#ifdef EMILY_HAVE_CUDA
+/* A CUDA array's row-major bytes, downloaded once and kept in `contig`. */
+static const void *cuda_host_copy(em_array *a) {
+  pthread_mutex_lock(&g_graph_lock);
+  em_buffer *c = a->contig;
+  pthread_mutex_unlock(&g_graph_lock);
+  if (c) return c->data;
+  em_status st;
+  c = em_buffer_new(em_cpu(), (size_t)a->size * em_dtype_size(a->dtype), &st);
+  if (!c) return NULL;
+  if (em_cuda_download_array(a, c->data) != EM_OK) {
+    em_buffer_release(c);
+    return NULL;
+  }
+  pthread_mutex_lock(&g_graph_lock);
+  if (a->contig) { /* another thread won the race */
+    em_buffer *mine = c;
+    c = a->contig;
+    pthread_mutex_unlock(&g_graph_lock);
+    em_buffer_release(mine);
+    return c->data;
+  }
+  a->contig = c;
+  pthread_mutex_unlock(&g_graph_lock);
+  return c->data;
+}
+#endif
+
 const void *em_array_data(em_array *a) {
   if (!a) {
     em_fail(EM_ERR_ARGUMENT, "[array_data] NULL array");
     return NULL;
   }
   if (em_eval(&a, 1) != EM_OK) return NULL;
+#ifdef EMILY_HAVE_CUDA
+  if (a->dev.type == EM_DEVICE_CUDA) return cuda_host_copy(a);
+#endif
   if (a->dev.type != EM_DEVICE_CPU) {
     em_fail(EM_ERR_UNSUPPORTED, "[array_data] array is not on the CPU");
     return NULL;
   }
-  if (em_array_is_contiguous(a)) return em_array_ptr(a);
+  /* Sub-byte types: `contig` caches the packed bytes instead. */
+  bool packed = em_dtype_is_subbyte(a->dtype);
+  if (!packed && em_array_is_contiguous(a)) return em_array_ptr(a);
   pthread_mutex_lock(&g_graph_lock);
   em_buffer *c = a->contig;
   pthread_mutex_unlock(&g_graph_lock);
@@ -163,7 +220,12 @@ const void *em_array_data(em_array *a) {
   em_status st;
   c = em_buffer_new(a->dev, em_array_nbytes(a), &st);
   if (!c) return NULL;
-  em_cpu_copy_strided(a, c->data);
+  if (!packed) {
+    em_cpu_copy_strided(a, c->data);
+  } else if (pack_into(a, c) != EM_OK) {
+    em_buffer_release(c);
+    return NULL;
+  }
   pthread_mutex_lock(&g_graph_lock);
   if (a->contig) { /* another thread won the race */
     em_buffer *mine = c;
@@ -186,8 +248,35 @@ em_status em_array_to_host(em_array *a, void *dst, size_t nbytes) {
                    nbytes, em_dtype_name(a->dtype), em_array_nbytes(a));
   em_status st = em_eval(&a, 1);
   if (st != EM_OK) return st;
+#ifdef EMILY_HAVE_CUDA
+  if (a->dev.type == EM_DEVICE_CUDA) return em_cuda_download_array(a, dst);
+#endif
   const void *p = em_array_data(a);
   if (!p) return EM_ERR_OOM;
   if (nbytes) memcpy(dst, p, nbytes);
   return EM_OK;
+}
+
+em_status em_copy_to_device(em_array **out, em_array *a, em_device dev) {
+  if (!out) return em_fail(EM_ERR_ARGUMENT, "[copy_to_device] out is NULL");
+  *out = NULL;
+  if (!a) return em_fail(EM_ERR_ARGUMENT, "[copy_to_device] input array is NULL");
+  bool ok = (dev.type == EM_DEVICE_CPU && dev.index == 0) ||
+            (dev.type == EM_DEVICE_CUDA && dev.index >= 0 &&
+             dev.index < em_device_count(EM_DEVICE_CUDA));
+  if (!ok)
+    return em_fail(EM_ERR_ARGUMENT, "[copy_to_device] device %s:%d is not available",
+                   dev.type == EM_DEVICE_CPU ? "cpu" : "cuda", dev.index);
+  em_status st = em_eval(&a, 1);
+  if (st != EM_OK) return st;
+  if (a->dev.type == dev.type && a->dev.index == dev.index) {
+    em_array_retain(a);
+    *out = a;
+    return EM_OK;
+  }
+#ifdef EMILY_HAVE_CUDA
+  return em_cuda_transfer(out, a, dev);
+#else
+  return em_fail(EM_ERR_UNSUPPORTED, "[copy_to_device] built without CUDA");
+#endif
 }

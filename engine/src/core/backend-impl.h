@@ -18,8 +18,9 @@ typedef struct {
    * in->fused set are computed inside the same pass (recursively); all
    * other inputs are DONE arrays of root's shape (any strides). */
   em_status (*run_fused)(em_array *root);
-  /* Copies a DONE array of any strides into contiguous dst memory. */
-  void (*copy_strided)(const em_array *src, void *dst);
+  /* Copies a DONE array of any strides into contiguous dst memory (on
+   * the array's device). */
+  em_status (*copy_strided)(const em_array *src, void *dst);
 } em_backend;
 
 const em_backend *em_backend_for(em_device d);

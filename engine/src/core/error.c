@@ -65,9 +65,11 @@ bool em_dtype_from_name(const char *name, em_dtype *out) {
     }
   return false;
 }
+/* Sub-byte types take one byte each in memory (see EM_DTYPES). */
 size_t em_dtype_size(em_dtype t) {
-  return valid(t) ? (size_t)dtype_info[t].bits / 8 : 0;
+  return valid(t) ? ((size_t)dtype_info[t].bits + 7) / 8 : 0;
 }
+int em_dtype_bits(em_dtype t) { return valid(t) ? dtype_info[t].bits : 0; }
 bool em_dtype_is_float(em_dtype t) {
   return valid(t) && dtype_info[t].kind == 'f';
 }

@@ -18,6 +18,9 @@
 #include <string.h>
 
 #include "backend-impl.h"
+#ifdef EMILY_HAVE_CUDA
+#include "../cuda/cuda-api.h"
+#endif
 
 pthread_mutex_t g_graph_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_graph_cond = PTHREAD_COND_INITIALIZER;
@@ -44,12 +47,18 @@ static bool vec_push(vec *s, em_array *a) {
 
 const em_backend *em_backend_for(em_device d) {
   if (d.type == EM_DEVICE_CPU) return &em_cpu_backend;
+#ifdef EMILY_HAVE_CUDA
+  if (d.type == EM_DEVICE_CUDA && d.index >= 0 &&
+      d.index < em_cuda_device_count())
+    return &em_cuda_backend;
+#endif
   return NULL;
 }
 
 em_status em_alloc_output(em_array *out) {
   em_status st;
-  out->buf = em_buffer_new(out->dev, em_array_nbytes(out), &st);
+  out->buf = em_buffer_new(
+      out->dev, (size_t)out->size * em_dtype_size(out->dtype), &st);
   if (!out->buf) return st;
   em_set_contiguous_strides(out);
   return EM_OK;
@@ -68,7 +77,11 @@ em_status em_contiguous(em_array *a, em_array **out) {
     free(c);
     return st;
   }
-  em_backend_for(a->dev)->copy_strided(a, c->buf->data);
+  st = em_backend_for(a->dev)->copy_strided(a, c->buf->data);
+  if (st != EM_OK) {
+    em_array_release(c);
+    return st;
+  }
   c->state = EM_STATE_DONE;
   *out = c;
   return EM_OK;
@@ -89,8 +102,7 @@ static em_status run_view(em_array *x) {
     } else {
       em_status st = em_alloc_output(x);
       if (st != EM_OK) return st;
-      em_backend_for(in->dev)->copy_strided(in, x->buf->data);
-      return EM_OK;
+      return em_backend_for(in->dev)->copy_strided(in, x->buf->data);
     }
   } else {
     x->offset = in->offset;
@@ -306,6 +318,10 @@ em_status em_eval_now(em_array *const *arrays, int n) {
     while (waits.v[i]->state == EM_STATE_CLAIMED)
       pthread_cond_wait(&g_graph_cond, &g_graph_lock);
   pthread_mutex_unlock(&g_graph_lock);
+#ifdef EMILY_HAVE_CUDA
+  /* Their kernels may still be queued on another CUDA stream. */
+  if (waits.n) em_cuda_after_waits(waits.v, waits.n);
+#endif
 
   for (size_t k = 0; k < order.n; k++) {
     em_array *x = order.v[k];

@@ -1,7 +1,8 @@
-/* half.h — f16 / bf16 <-> f32 / f64 conversions (bit patterns in uint16_t).
- * Bit manipulation with mask selects: branch-free, so loops calling these
- * vectorise; exact under FTZ/DAZ and in the default rounding mode. Rounding
- * is to nearest even, directly from the source value. */
+/* half.h — f16 / bf16 / f8 (E5M2) / f8_e4m3fn <-> f32 / f64 conversions
+ * (bit patterns in uint16_t / uint8_t). Bit manipulation with mask selects:
+ * branch-free, so loops calling these vectorise; exact under FTZ/DAZ and in
+ * the default rounding mode. Rounding is to nearest even, directly from the
+ * source value. */
 #ifndef EMILY_HALF_H
 #define EMILY_HALF_H
 
@@ -121,6 +122,100 @@ static inline uint16_t em_f64_to_bf16(double d) {
   uint64_t r = (sub & ~mnorm) | (normal & mnorm & ~mbig) |
                (0x7f80u & mbig & ~mnan) | (nan & mnan);
   return (uint16_t)(sign | r);
+}
+
+/* ---- f8 (E5M2, Nx's {:f, 8}) ------------------------------------------
+ * 1 sign, 5 exponent (bias 15), 2 mantissa bits: the top byte of an f16.
+ * Max finite 57344 (0x7b), inf 0x7c, NaN exponent 31 with a nonzero
+ * mantissa. Encoding rounds to nearest even (61440, halfway between 57344
+ * and 2^16, is a tie that goes to inf); NaN becomes the quiet 0x7e with
+ * the input's sign. */
+
+static inline float em_f8_to_f32(uint8_t b) {
+  return em_f16_to_f32((uint16_t)((uint16_t)b << 8));
+}
+
+static inline uint8_t em_f32_to_f8(float f) {
+  uint32_t x = em_f32_bits(f);
+  uint32_t sign = (x >> 24) & 0x80u;
+  uint32_t a = x & 0x7fffffffu;
+  /* Normal (|f| >= 2^-14): rebias, round away the low 21 bits (see
+   * em_f32_to_f16); a carry gives the next exponent or inf (0x7c). */
+  uint32_t rn = a - 0x38000000u;
+  uint32_t normal = (rn + 0xfffffu + ((rn >> 21) & 1u)) >> 21;
+  /* Subnormal: the f32 ulp of 128 is 2^-16, the f8 subnormal step. */
+  uint32_t sub = em_f32_bits(em_bits_f32(a) + 128.0f) - 0x43000000u;
+  uint32_t mnan = em_mask32(a > 0x7f800000u);
+  uint32_t mbig = em_mask32(a >= 0x47800000u);  /* >= 2^16 */
+  uint32_t mnorm = em_mask32(a >= 0x38800000u); /* >= 2^-14 */
+  uint32_t r = (sub & ~mnorm) | (normal & mnorm & ~mbig) |
+               (0x7cu & mbig & ~mnan) | (0x7eu & mnan);
+  return (uint8_t)(sign | r);
+}
+
+static inline uint8_t em_f64_to_f8(double d) {
+  uint64_t x = em_f64_bits(d);
+  uint64_t sign = (x >> 56) & 0x80u;
+  uint64_t a = x & 0x7fffffffffffffffull;
+  uint64_t rn = a - ((uint64_t)(1023 - 15) << 52);
+  uint64_t normal = (rn + ((1ull << 49) - 1u) + ((rn >> 50) & 1u)) >> 50;
+  /* Subnormal: the f64 ulp of 2^36 is 2^-16. */
+  uint64_t sub = em_f64_bits(em_bits_f64(a) + 0x1p36) - 0x4230000000000000ull;
+  uint64_t mnan = em_mask64(a > 0x7ff0000000000000ull);
+  uint64_t mbig = em_mask64(a >= ((uint64_t)(1023 + 16) << 52));
+  uint64_t mnorm = em_mask64(a >= ((uint64_t)(1023 - 14) << 52));
+  uint64_t r = (sub & ~mnorm) | (normal & mnorm & ~mbig) |
+               (0x7cu & mbig & ~mnan) | (0x7eu & mnan);
+  return (uint8_t)(sign | r);
+}
+
+/* ---- f8_e4m3fn (Nx's {:f8_e4m3fn, 8}) ----------------------------------
+ * 1 sign, 4 exponent (bias 7), 3 mantissa bits; no inf: S.1111.111 is NaN
+ * and 0x7e = 448 the largest finite value. Encoding rounds to nearest
+ * even; finite values beyond ±448 and ±inf saturate to ±448 (as Nx does);
+ * NaN becomes 0x7f with the input's sign. */
+
+static inline float em_f8e4m3fn_to_f32(uint8_t b) {
+  uint32_t sign = (uint32_t)(b & 0x80u) << 24;
+  uint32_t e = ((uint32_t)b >> 3) & 0xfu, m = (uint32_t)b & 7u;
+  uint32_t normal = ((e + 120u) << 23) | (m << 20);
+  /* Subnormal: m * 2^-9 is a normal f32. */
+  uint32_t sub = em_f32_bits((float)(int32_t)m * 0x1p-9f);
+  uint32_t mz = em_mask32(e == 0), mn = em_mask32((b & 0x7fu) == 0x7fu);
+  return em_bits_f32(sign | (sub & mz) | (0x7fc00000u & mn) |
+                     (normal & ~(mz | mn)));
+}
+
+static inline uint8_t em_f32_to_f8e4m3fn(float f) {
+  uint32_t x = em_f32_bits(f);
+  uint32_t sign = (x >> 24) & 0x80u;
+  uint32_t a = x & 0x7fffffffu;
+  uint32_t rn = a - 0x3c000000u;
+  uint32_t normal = (rn + 0x7ffffu + ((rn >> 20) & 1u)) >> 20;
+  /* Subnormal (|f| < 2^-6): the f32 ulp of 2^14 is 2^-9. */
+  uint32_t sub = em_f32_bits(em_bits_f32(a) + 16384.0f) - 0x46800000u;
+  uint32_t mnan = em_mask32(a > 0x7f800000u);
+  uint32_t msat = em_mask32(a > 0x43e00000u);  /* > 448, inf, NaN */
+  uint32_t mnorm = em_mask32(a >= 0x3c800000u); /* >= 2^-6 */
+  uint32_t r = (sub & ~mnorm) | (normal & mnorm & ~msat) |
+               (0x7eu & msat & ~mnan) | (0x7fu & mnan);
+  return (uint8_t)(sign | r);
+}
+
+static inline uint8_t em_f64_to_f8e4m3fn(double d) {
+  uint64_t x = em_f64_bits(d);
+  uint64_t sign = (x >> 56) & 0x80u;
+  uint64_t a = x & 0x7fffffffffffffffull;
+  uint64_t rn = a - ((uint64_t)(1023 - 7) << 52);
+  uint64_t normal = (rn + ((1ull << 48) - 1u) + ((rn >> 49) & 1u)) >> 49;
+  /* Subnormal: the f64 ulp of 2^43 is 2^-9. */
+  uint64_t sub = em_f64_bits(em_bits_f64(a) + 0x1p43) - 0x42a0000000000000ull;
+  uint64_t mnan = em_mask64(a > 0x7ff0000000000000ull);
+  uint64_t msat = em_mask64(a > 0x407c000000000000ull); /* > 448 */
+  uint64_t mnorm = em_mask64(a >= ((uint64_t)(1023 - 6) << 52));
+  uint64_t r = (sub & ~mnorm) | (normal & mnorm & ~msat) |
+               (0x7eu & msat & ~mnan) | (0x7fu & mnan);
+  return (uint8_t)(sign | r);
 }
 
 #endif

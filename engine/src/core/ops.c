@@ -8,7 +8,11 @@
 #include <string.h>
 
 #include "../cpu/cpu-kernels.h"
+#include "../cpu/subbyte.h"
 #include "array-impl.h"
+#ifdef EMILY_HAVE_CUDA
+#include "../cuda/cuda-api.h"
+#endif
 
 #define SHP(buf, a) em_shape_str(buf, sizeof buf, (a)->ndim, (a)->shape)
 
@@ -130,8 +134,15 @@ em_status em_array_from_data(em_array **out, em_dtype t, int ndim,
   *out = NULL;
   TRY(check_shape("from_data", ndim, shape, t));
   TRY(check_device("from_data", dev));
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA && (unsigned)t > (unsigned)EM_C128)
+    return em_fail(EM_ERR_UNSUPPORTED,
+                   "[from_data] %s arrays are not supported on CUDA",
+                   em_dtype_name(t));
+#else
   if (dev.type != EM_DEVICE_CPU)
     return em_fail(EM_ERR_UNSUPPORTED, "[from_data] only CPU in this build");
+#endif
   em_array *a = em_array_alloc(t, ndim, shape, dev);
   if (!a) return em_fail(EM_ERR_OOM, "[from_data] out of host memory");
   size_t want = em_array_nbytes(a);
@@ -145,12 +156,25 @@ em_status em_array_from_data(em_array **out, em_dtype t, int ndim,
     return st;
   }
   em_status st;
-  a->buf = em_buffer_new(dev, want, &st);
+  /* Sub-byte types arrive packed and are stored one element per byte. */
+  bool packed = em_dtype_is_subbyte(t);
+  a->buf = em_buffer_new(dev, packed ? (size_t)a->size : want, &st);
   if (!a->buf) {
     free(a);
     return st;
   }
-  if (want) memcpy(a->buf->data, data, want);
+  if (packed) em_subbyte_unpack(t, data, a->buf->data, a->size);
+#ifdef EMILY_HAVE_CUDA
+  else if (dev.type == EM_DEVICE_CUDA) { /* through pinned staging */
+    st = em_cuda_upload(dev.index, a->buf->data, data, want);
+    if (st != EM_OK) {
+      em_buffer_release(a->buf);
+      free(a);
+      return st;
+    }
+  }
+#endif
+  else if (want) memcpy(a->buf->data, data, want);
   a->state = EM_STATE_DONE;
   *out = a;
   return EM_OK;
@@ -166,6 +190,7 @@ em_status em_full(em_array **out, em_dtype t, int ndim, const int64_t *shape,
   em_params p;
   memset(&p, 0, sizeof p);
   memcpy(p.full.value, value, em_dtype_size(t));
+  em_subbyte_wrap(t, p.full.value, 1); /* s2..u4: into range; else no-op */
   return make_node(out, EM_OP_full, t, ndim, shape, dev, 0, NULL, &p);
 }
 
@@ -222,9 +247,14 @@ em_status em_bitcast(em_array **out, em_array *a, em_dtype t) {
   TRY(check_in("bitcast", a));
   if ((unsigned)t >= EM_DTYPE_COUNT)
     return em_fail(EM_ERR_ARGUMENT, "[bitcast] unknown dtype %d", (int)t);
-  if (em_dtype_size(t) != em_dtype_size(a->dtype))
+  if (em_dtype_bits(t) != em_dtype_bits(a->dtype))
     return em_fail(EM_ERR_ARGUMENT, "[bitcast] %s and %s differ in size",
                    em_dtype_name(a->dtype), em_dtype_name(t));
+  /* s2 <-> u2, s4 <-> u4: the stored values are sign- or zero-extended,
+   * so reinterpreting the bits is the wrapping conversion. */
+  if (em_dtype_is_subbyte(t) && t != a->dtype)
+    return make_node(out, EM_OP_as_type, t, a->ndim, a->shape, a->dev, 1, &a,
+                     NULL);
   return make_node(out, EM_OP_bitcast, t, a->ndim, a->shape, a->dev, 1, &a,
                    NULL);
 }

@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "array-impl.h"
+#ifdef EMILY_HAVE_CUDA
+#include "../cuda/cuda-api.h"
+#endif
 
 typedef struct task {
   struct task *next;
@@ -27,6 +30,7 @@ struct em_stream {
   task *head, *tail;
   bool stop;
   bool detached; /* the worker frees the stream when it exits */
+  void *cuda;    /* the CUDA stream of a CUDA device's stream */
 };
 
 static _Thread_local em_stream *current_stream = NULL;
@@ -34,6 +38,9 @@ static _Thread_local em_stream *current_stream = NULL;
 static void *stream_main(void *arg) {
   em_stream *s = arg;
   current_stream = s;
+#ifdef EMILY_HAVE_CUDA
+  if (s->cuda) em_cuda_thread_bind(s->cuda);
+#endif
   for (;;) {
     pthread_mutex_lock(&s->m);
     while (!s->head && !s->stop) pthread_cond_wait(&s->cv, &s->m);
@@ -42,6 +49,9 @@ static void *stream_main(void *arg) {
       bool detached = s->detached;
       pthread_mutex_unlock(&s->m);
       if (detached) {
+#ifdef EMILY_HAVE_CUDA
+        em_cuda_stream_destroy(s->cuda);
+#endif
         pthread_mutex_destroy(&s->m);
         pthread_cond_destroy(&s->cv);
         free(s);
@@ -52,6 +62,13 @@ static void *stream_main(void *arg) {
     if (!s->head) s->tail = NULL;
     pthread_mutex_unlock(&s->m);
     em_status st = t->is_barrier ? EM_OK : em_eval_now(t->arrays, t->n);
+#ifdef EMILY_HAVE_CUDA
+    /* Kernels were queued: wait for them (errors surface here). */
+    if (s->cuda) {
+      em_status cst = em_cuda_stream_end_task(s->cuda);
+      if (st == EM_OK) st = cst;
+    }
+#endif
     /* Drop the queue's references before waking anyone, so memory
      * statistics read right after em_eval returns are settled. Callers
      * hold their own references. The message of a failure must survive
@@ -67,15 +84,29 @@ static void *stream_main(void *arg) {
 em_status em_stream_new(em_stream **out, em_device dev) {
   if (!out) return em_fail(EM_ERR_ARGUMENT, "[stream_new] out is NULL");
   *out = NULL;
-  if (dev.type != EM_DEVICE_CPU || dev.index != 0)
+  bool cuda_ok = dev.type == EM_DEVICE_CUDA && dev.index >= 0 &&
+                 dev.index < em_device_count(EM_DEVICE_CUDA);
+  if (!(dev.type == EM_DEVICE_CPU && dev.index == 0) && !cuda_ok)
     return em_fail(EM_ERR_ARGUMENT, "[stream_new] device %d:%d is not available",
                    (int)dev.type, dev.index);
   em_stream *s = calloc(1, sizeof *s);
   if (!s) return em_fail(EM_ERR_OOM, "[stream_new] out of host memory");
   s->dev = dev;
+#ifdef EMILY_HAVE_CUDA
+  if (cuda_ok) {
+    em_status cst = em_cuda_stream_create(dev.index, &s->cuda);
+    if (cst != EM_OK) {
+      free(s);
+      return cst;
+    }
+  }
+#endif
   pthread_mutex_init(&s->m, NULL);
   pthread_cond_init(&s->cv, NULL);
   if (pthread_create(&s->thread, NULL, stream_main, s) != 0) {
+#ifdef EMILY_HAVE_CUDA
+    em_cuda_stream_destroy(s->cuda);
+#endif
     pthread_mutex_destroy(&s->m);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -92,6 +123,9 @@ void em_stream_free(em_stream *s) {
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->m);
   pthread_join(s->thread, NULL);
+#ifdef EMILY_HAVE_CUDA
+  em_cuda_stream_destroy(s->cuda);
+#endif
   pthread_mutex_destroy(&s->m);
   pthread_cond_destroy(&s->cv);
   free(s);
@@ -113,13 +147,36 @@ static void default_init(void) {
   if (em_stream_new(&default_cpu, em_cpu()) != EM_OK) default_cpu = NULL;
 }
 
+#ifdef EMILY_HAVE_CUDA
+/* One default stream per CUDA device, made on first use. */
+static em_stream *default_cuda[16];
+static pthread_mutex_t default_cuda_m = PTHREAD_MUTEX_INITIALIZER;
+#endif
+
 em_stream *em_default_stream(em_device dev) {
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) {
+    if (dev.index < 0 || dev.index >= em_device_count(EM_DEVICE_CUDA) ||
+        dev.index >= 16)
+      return NULL;
+    pthread_mutex_lock(&default_cuda_m);
+    if (!default_cuda[dev.index] &&
+        em_stream_new(&default_cuda[dev.index], dev) != EM_OK)
+      default_cuda[dev.index] = NULL;
+    em_stream *s = default_cuda[dev.index];
+    pthread_mutex_unlock(&default_cuda_m);
+    return s;
+  }
+#endif
   if (dev.type != EM_DEVICE_CPU) return NULL;
   pthread_once(&default_once, default_init);
   return default_cpu;
 }
 
 int em_device_count(em_device_type type) {
+#ifdef EMILY_HAVE_CUDA
+  if (type == EM_DEVICE_CUDA) return em_cuda_device_count();
+#endif
   return type == EM_DEVICE_CPU ? 1 : 0;
 }
 

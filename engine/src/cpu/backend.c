@@ -12,6 +12,7 @@
 #include "../core/parallel.h"
 #include "cpu-kernels.h"
 #include "simd.h"
+#include "subbyte.h"
 #include "vmath.h"
 
 em_status em_cpu_run_fused(em_array *root);
@@ -138,7 +139,7 @@ static em_status k_eye(em_array *out, const em_node *n) {
   TRY(em_alloc_output(out));
   size_t es = em_dtype_size(out->dtype);
   char *o = em_array_ptr(out);
-  memset(o, 0, em_array_nbytes(out));
+  memset(o, 0, (size_t)out->size * es);
   unsigned char one[16] = {0};
   int64_t one64 = 1;
   em_cpu_cast_kernel(EM_S64, out->dtype)(&one64, one, 1);
@@ -553,7 +554,7 @@ static em_status k_dot(em_array *out, const em_node *n) {
   char *C = em_array_ptr(out);
   if (out->size == 0) return EM_OK;
   if (K == 0) {
-    memset(C, 0, em_array_nbytes(out));
+    memset(C, 0, (size_t)out->size * es);
     return EM_OK;
   }
   em_array *ca = NULL, *cb = NULL;
@@ -569,7 +570,7 @@ static em_status k_dot(em_array *out, const em_node *n) {
   const char *A = em_array_ptr(ca), *Bp = em_array_ptr(cb);
   em_dtype t = out->dtype;
   float *fa32 = NULL, *fb32 = NULL, *fc32 = NULL;
-  if (t == EM_F16 || t == EM_BF16) {
+  if (t == EM_F16 || t == EM_BF16 || em_dtype_is_f8(t)) {
     fa32 = malloc((size_t)(B * M * K) * sizeof(float));
     fb32 = malloc((size_t)(B * K * N) * sizeof(float));
     fc32 = malloc((size_t)(B * M * N) * sizeof(float));
@@ -611,6 +612,8 @@ static em_status k_dot(em_array *out, const em_node *n) {
       }
       case EM_F16:
       case EM_BF16:
+      case EM_F8:
+      case EM_F8_E4M3FN:
         cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K,
                     1.0f, fa32 + bi * M * K, lda, fb32 + bi * K * N, ldb, 0.0f,
                     fc32 + bi * M * N, (blasint)N);
@@ -621,6 +624,7 @@ static em_status k_dot(em_array *out, const em_node *n) {
     }
   }
   if (fc32) em_cpu_cast_kernel(EM_F32, t)(fc32, C, B * M * N);
+  em_subbyte_wrap(t, C, B * M * N); /* s2..u4 wrap; else no-op */
 done:
   free(fa32);
   free(fb32);
@@ -795,6 +799,11 @@ static em_status k_rows(em_array *out, const em_node *n) {
 
 /* ---- the table ---------------------------------------------------------- */
 
+static em_status cpu_copy_strided(const em_array *src, void *dst) {
+  em_cpu_copy_strided(src, dst);
+  return EM_OK;
+}
+
 const em_backend em_cpu_backend = {
     .name = "cpu",
     .kernels =
@@ -826,5 +835,5 @@ const em_backend em_cpu_backend = {
 #undef X
         },
     .run_fused = em_cpu_run_fused,
-    .copy_strided = em_cpu_copy_strided,
+    .copy_strided = cpu_copy_strided,
 };

@@ -33,6 +33,7 @@
 #include "../core/half.h"
 #include "cpu-kernels.h"
 #include "simd.h"
+#include "subbyte.h"
 
 /* One kernel: y[i] = EXPR(x = a[i], z = b[i]). Output may alias an input of
  * the same type; each iteration reads a[i] and b[i] before writing y[i]. */
@@ -368,6 +369,7 @@ static const em_binary_kernel em_binary_table[EM_OP_COUNT][EM_DTYPE_COUNT] = {
 em_binary_kernel em_cpu_binary_kernel(em_op op, em_dtype t) {
   if ((unsigned)op >= EM_OP_COUNT || (unsigned)t >= EM_DTYPE_COUNT)
     return NULL;
+  if (em_dtype_is_narrow(t)) return em_cpu_narrow_binary_kernel(op, t);
   return em_binary_table[op][t];
 }
 

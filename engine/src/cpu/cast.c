@@ -1,11 +1,15 @@
-/* cast.c — the CPU as_type kernels: every pair of the 14 dtypes, generated
- * from per-dtype load / convert / store macros (Nx.as_type semantics). */
+/* cast.c — the CPU as_type kernels: every pair of the 14 wide dtypes,
+ * generated from per-dtype load / convert / store macros (Nx.as_type
+ * semantics), and the pairs involving the narrow dtypes (s2 s4 u2 u4 f8
+ * f8_e4m3fn), composed from those. Also the narrow dtypes' wrap/clamp
+ * fix-ups and unary dispatch (see subbyte.h). */
 #include <stdint.h>
 #include <string.h>
 
 #include "../core/half.h"
 #include "cpu-kernels.h"
 #include "simd.h"
+#include "subbyte.h"
 
 /* Semantics, per Nx.as_type (0.13):
  *  - float -> int truncates toward zero; NaN -> 0; +inf -> max, -inf -> min.
@@ -14,7 +18,10 @@
  *  - int -> int wraps (two's complement).
  *  - complex -> real takes the real part; real -> complex has imag 0.
  *  - every conversion to a float type rounds once, to nearest even, from
- *    the exact source value (no double rounding through f32/f64). */
+ *    the exact source value (no double rounding through f32/f64).
+ *  - narrow types: float -> s2..u4 truncates and saturates into the type's
+ *    range, int -> s2..u4 wraps; f8_e4m3fn saturates at ±448 (±inf too),
+ *    f8 (E5M2) overflows to ±inf (see half.h). */
 
 /* ---- per-dtype storage: component type, load, value kind ---------------
  * The value kind picks the conversion: i16 (exact in f32, held in int32),
@@ -274,16 +281,281 @@ COPY_FN(16)
 static const em_unary_kernel cast_table[EM_DTYPE_COUNT][EM_DTYPE_COUNT] = {
     CAST_FROM_ALL(CAST_ROW)};
 
+/* ---- narrow dtypes ------------------------------------------------------ */
+
+static const unsigned char dt_size[EM_DTYPE_COUNT] = {
+#define EM_X_(N, nm, b, k) ((b) + 7) / 8,
+    EM_DTYPES(EM_X_)
+#undef EM_X_
+};
+static const char dt_kind[EM_DTYPE_COUNT] = {
+#define EM_X_(N, nm, b, k) k,
+    EM_DTYPES(EM_X_)
+#undef EM_X_
+};
+
+/* Wrap (modulo 2^bits, sign-extending) and clamp loops on stored values. */
+#define FIX_FN(NAME, T, EXPR)                                    \
+  EM_CLONES static void NAME(void *yv, int64_t n) {             \
+    T *y = (T *)yv;                                              \
+    for (int64_t i = 0; i < n; i++) {                            \
+      int v = y[i];                                              \
+      y[i] = (T)(EXPR);                                          \
+    }                                                            \
+  }
+FIX_FN(wrap_s2, int8_t, ((v & 3) ^ 2) - 2)
+FIX_FN(wrap_s4, int8_t, ((v & 15) ^ 8) - 8)
+FIX_FN(wrap_u2, uint8_t, v & 3)
+FIX_FN(wrap_u4, uint8_t, v & 15)
+FIX_FN(clamp_s2, int8_t, v < -2 ? -2 : v > 1 ? 1 : v)
+FIX_FN(clamp_s4, int8_t, v < -8 ? -8 : v > 7 ? 7 : v)
+FIX_FN(clamp_u2, uint8_t, v > 3 ? 3 : v)
+FIX_FN(clamp_u4, uint8_t, v > 15 ? 15 : v)
+
+void em_subbyte_wrap(em_dtype t, void *y, int64_t n) {
+  switch (t) {
+    case EM_S2: wrap_s2(y, n); break;
+    case EM_S4: wrap_s4(y, n); break;
+    case EM_U2: wrap_u2(y, n); break;
+    case EM_U4: wrap_u4(y, n); break;
+    default: break;
+  }
+}
+
+void em_subbyte_clamp(em_dtype t, void *y, int64_t n) {
+  switch (t) {
+    case EM_S2: clamp_s2(y, n); break;
+    case EM_S4: clamp_s4(y, n); break;
+    case EM_U2: clamp_u2(y, n); break;
+    case EM_U4: clamp_u4(y, n); break;
+    default: break;
+  }
+}
+
+/* f8 <-> f32 / f64 loops. */
+#define F8_LOOP(NAME, TI, TO, F)                                       \
+  EM_CLONES static void NAME(const void *xv, void *yv, int64_t n) {   \
+    const TI *restrict x = (const TI *)xv;                            \
+    TO *restrict y = (TO *)yv;                                        \
+    for (int64_t i = 0; i < n; i++) y[i] = F(x[i]);                   \
+  }
+F8_LOOP(cast_f8_f32_k, uint8_t, float, em_f8_to_f32)
+F8_LOOP(cast_f8e4_f32_k, uint8_t, float, em_f8e4m3fn_to_f32)
+F8_LOOP(cast_f32_f8_k, float, uint8_t, em_f32_to_f8)
+F8_LOOP(cast_f32_f8e4_k, float, uint8_t, em_f32_to_f8e4m3fn)
+F8_LOOP(cast_f64_f8_k, double, uint8_t, em_f64_to_f8)
+F8_LOOP(cast_f64_f8e4_k, double, uint8_t, em_f64_to_f8e4m3fn)
+
+static em_unary_kernel f8_decoder(em_dtype t) {
+  return t == EM_F8 ? cast_f8_f32_k : cast_f8e4_f32_k;
+}
+static em_unary_kernel f8_encoder32(em_dtype t) {
+  return t == EM_F8 ? cast_f32_f8_k : cast_f32_f8e4_k;
+}
+static em_unary_kernel f8_encoder64(em_dtype t) {
+  return t == EM_F8 ? cast_f64_f8_k : cast_f64_f8e4_k;
+}
+
+/* A cast with a narrow end, in stack blocks: sub-byte values are read as
+ * their base type; f8 is decoded to f32 (exact); a float or complex source
+ * goes to f8 through f32 when it is exact there (f16, bf16, f32, c64, and
+ * 8/16-bit ints) and through f64 otherwise (any integer too large for f32
+ * is far beyond f8's range either way), so f8 rounds once from the exact
+ * value; a sub-byte target gets the base-type conversion, then wraps (from
+ * ints) or clamps (from floats, which saturate). */
+enum { STAGE = 256 };
+static void cast_staged(em_dtype from, em_dtype to, const void *xv, void *yv,
+                        int64_t n) {
+  const char *x = (const char *)xv;
+  char *y = (char *)yv;
+  size_t xs = dt_size[from], ys = dt_size[to];
+  em_dtype sdt = em_dtype_is_subbyte(from) ? em_subbyte_base(from)
+                 : em_dtype_is_f8(from)    ? EM_F32
+                                           : from;
+  em_dtype tdt = em_dtype_is_subbyte(to) ? em_subbyte_base(to) : to;
+  bool src_int = dt_kind[sdt] == 'u' || dt_kind[sdt] == 's';
+  bool via32 = sdt == EM_F32 || sdt == EM_F16 || sdt == EM_BF16 ||
+               sdt == EM_C64 || dt_size[sdt] <= 2;
+  float f[STAGE];
+  double d[STAGE];
+  for (int64_t i0 = 0; i0 < n; i0 += STAGE) {
+    int64_t m = n - i0 < STAGE ? n - i0 : STAGE;
+    const void *src = x + (size_t)i0 * xs;
+    void *dst = y + (size_t)i0 * ys;
+    if (em_dtype_is_f8(from)) {
+      f8_decoder(from)(src, f, m);
+      src = f;
+    }
+    if (em_dtype_is_f8(to)) {
+      if (sdt == EM_F32) {
+        f8_encoder32(to)(src, dst, m);
+      } else if (via32) {
+        em_cpu_cast_kernel(sdt, EM_F32)(src, f, m);
+        f8_encoder32(to)(f, dst, m);
+      } else {
+        em_cpu_cast_kernel(sdt, EM_F64)(src, d, m);
+        f8_encoder64(to)(d, dst, m);
+      }
+    } else {
+      em_cpu_cast_kernel(sdt, tdt)(src, dst, m);
+      if (em_dtype_is_subbyte(to)) {
+        if (src_int) em_subbyte_wrap(to, dst, m);
+        else em_subbyte_clamp(to, dst, m);
+      }
+    }
+  }
+}
+
+/* One thunk per (from, to) pair with a narrow end. The lists are spelled
+ * twice because a macro cannot expand inside its own expansion. */
+#define WIDE_T(X, A)                                                       \
+  X(A, U8) X(A, U16) X(A, U32) X(A, U64) X(A, S8) X(A, S16) X(A, S32)       \
+  X(A, S64) X(A, F16) X(A, BF16) X(A, F32) X(A, F64) X(A, C64) X(A, C128)
+#define NARROW_T(X, A) \
+  X(A, S2) X(A, S4) X(A, U2) X(A, U4) X(A, F8) X(A, F8_E4M3FN)
+#define WIDE_T2(X, A)                                                      \
+  X(A, U8) X(A, U16) X(A, U32) X(A, U64) X(A, S8) X(A, S16) X(A, S32)       \
+  X(A, S64) X(A, F16) X(A, BF16) X(A, F32) X(A, F64) X(A, C64) X(A, C128)
+#define NARROW_T2(X, A) \
+  X(A, S2) X(A, S4) X(A, U2) X(A, U4) X(A, F8) X(A, F8_E4M3FN)
+
+#define STG_FN(F, T)                                                     \
+  static void stg_##F##_##T(const void *x, void *y, int64_t n) {       \
+    cast_staged(EM_##F, EM_##T, x, y, n);                               \
+  }
+#define STG_ENT(F, T) [EM_##F][EM_##T] = stg_##F##_##T,
+#define ROW_N_ALL(X, F) WIDE_T2(X, F) NARROW_T2(X, F)
+#define ROW_W_N(X, F) NARROW_T2(X, F)
+#define STG_ROWS_N_FN(_, F) ROW_N_ALL(STG_FN, F)
+#define STG_ROWS_W_FN(_, F) ROW_W_N(STG_FN, F)
+#define STG_ROWS_N_ENT(_, F) ROW_N_ALL(STG_ENT, F)
+#define STG_ROWS_W_ENT(_, F) ROW_W_N(STG_ENT, F)
+NARROW_T(STG_ROWS_N_FN, _)
+WIDE_T(STG_ROWS_W_FN, _)
+static const em_unary_kernel staged_table[EM_DTYPE_COUNT][EM_DTYPE_COUNT] = {
+    NARROW_T(STG_ROWS_N_ENT, _) WIDE_T(STG_ROWS_W_ENT, _)};
+
+/* ---- narrow unary ops --------------------------------------------------- */
+
+/* Sub-byte ops whose result has the input type and may leave its range
+ * (-(-8), abs(-8), ~x of unsigned): the 8-bit kernel, then wrap. */
+static void sub_unary(em_op op, em_dtype t, const void *x, void *y,
+                      int64_t n) {
+  em_unary_kernel k = em_cpu_unary_kernel(op, em_subbyte_base(t));
+  if (!k) return; /* the dispatcher checked */
+  k(x, y, n);
+  em_subbyte_wrap(t, y, n);
+}
+
+/* count_leading_zeros / population_count over the type's own width, as
+ * Nx reads the bits (unsigned); the count then wraps like any result (a
+ * 2-bit 0 has 2 leading zeros, which is -2 as an s2). */
+static void sub_bitcount(em_op op, em_dtype t, const void *xv, void *yv,
+                         int64_t n) {
+  static const unsigned char bitlen[16] = {0, 1, 2, 2, 3, 3, 3, 3,
+                                           4, 4, 4, 4, 4, 4, 4, 4};
+  static const unsigned char popc[16] = {0, 1, 1, 2, 1, 2, 2, 3,
+                                         1, 2, 2, 3, 2, 3, 3, 4};
+  const uint8_t *x = (const uint8_t *)xv;
+  uint8_t *y = (uint8_t *)yv;
+  int w = em_subbyte_bits(t);
+  unsigned mask = (1u << w) - 1u;
+  for (int64_t i = 0; i < n; i++) {
+    unsigned v = x[i] & mask;
+    y[i] = (uint8_t)(op == EM_OP_count_leading_zeros ? (unsigned)w - bitlen[v]
+                                                     : popc[v]);
+  }
+  em_subbyte_wrap(t, y, n);
+}
+
+/* f8: decode a block to f32, run the f32 kernel, round back once (or
+ * write the u8 / complex result directly). */
+static void f8_unary(em_op op, em_dtype t, const void *xv, void *yv,
+                     int64_t n) {
+  em_unary_kernel k = em_cpu_unary_kernel(op, EM_F32);
+  int out = em_unary_out_dtype(op, t);
+  if (!k || out < 0) return; /* the dispatcher checked */
+  size_t os = dt_size[out];
+  const uint8_t *x = (const uint8_t *)xv;
+  char *y = (char *)yv;
+  float a[STAGE], b[STAGE];
+  for (int64_t i0 = 0; i0 < n; i0 += STAGE) {
+    int64_t m = n - i0 < STAGE ? n - i0 : STAGE;
+    f8_decoder(t)(x + i0, a, m);
+    if (out == (int)t) {
+      k(a, b, m);
+      f8_encoder32(t)(b, y + i0, m);
+    } else {
+      k(a, y + (size_t)i0 * os, m);
+    }
+  }
+}
+
+#define SUB_UNARY_FN(OP, T)                                              \
+  static void su_##OP##_##T(const void *x, void *y, int64_t n) {        \
+    sub_unary(EM_OP_##OP, EM_##T, x, y, n);                              \
+  }
+#define SUB_BITS_FN(OP, T)                                               \
+  static void su_##OP##_##T(const void *x, void *y, int64_t n) {        \
+    sub_bitcount(EM_OP_##OP, EM_##T, x, y, n);                           \
+  }
+#define SUB_UNARY_4(X, OP) X(OP, S2) X(OP, S4) X(OP, U2) X(OP, U4)
+SUB_UNARY_4(SUB_UNARY_FN, negate)
+SUB_UNARY_4(SUB_UNARY_FN, abs)
+SUB_UNARY_4(SUB_UNARY_FN, bitwise_not)
+SUB_UNARY_4(SUB_BITS_FN, count_leading_zeros)
+SUB_UNARY_4(SUB_BITS_FN, population_count)
+
+#define F8_UNARY_FN(OP)                                                   \
+  static void f8u_##OP##_F8(const void *x, void *y, int64_t n) {         \
+    f8_unary(EM_OP_##OP, EM_F8, x, y, n);                                 \
+  }                                                                       \
+  static void f8u_##OP##_F8_E4M3FN(const void *x, void *y, int64_t n) {  \
+    f8_unary(EM_OP_##OP, EM_F8_E4M3FN, x, y, n);                          \
+  }
+EM_UNARY_OPS(F8_UNARY_FN)
+
+em_unary_kernel em_cpu_narrow_unary_kernel(em_op op, em_dtype t) {
+  if (!em_dtype_is_narrow(t)) return NULL;
+  int out = em_unary_out_dtype(op, t);
+  if (out < 0) return NULL;
+  if (em_dtype_is_f8(t)) {
+    if (!em_cpu_unary_kernel(op, EM_F32)) return NULL;
+    switch (op) {
+#define EM_X_(OP) \
+  case EM_OP_##OP: return t == EM_F8 ? f8u_##OP##_F8 : f8u_##OP##_F8_E4M3FN;
+      EM_UNARY_OPS(EM_X_)
+#undef EM_X_
+      default: return NULL;
+    }
+  }
+  em_dtype b = em_subbyte_base(t);
+  /* Results of another type (f32 of the math ops, u8 predicates) are the
+   * 8-bit kernel's: the stored values are the same numbers. */
+  if (out != (int)t) return em_cpu_unary_kernel(op, b);
+#define PICK4(OP)                                                        \
+  (t == EM_S2   ? su_##OP##_S2                                            \
+   : t == EM_S4 ? su_##OP##_S4                                            \
+   : t == EM_U2 ? su_##OP##_U2                                            \
+                : su_##OP##_U4)
+  switch (op) {
+    case EM_OP_negate: return PICK4(negate);
+    case EM_OP_abs: return PICK4(abs);
+    case EM_OP_bitwise_not: return PICK4(bitwise_not);
+    case EM_OP_count_leading_zeros: return PICK4(count_leading_zeros);
+    case EM_OP_population_count: return PICK4(population_count);
+    default: return em_cpu_unary_kernel(op, b); /* sign, ceil, ...: in range */
+  }
+#undef PICK4
+}
+
+/* ---- dispatcher ------------------------------------------------------------ */
+
 em_unary_kernel em_cpu_cast_kernel(em_dtype from, em_dtype to) {
   if ((unsigned)from >= EM_DTYPE_COUNT || (unsigned)to >= EM_DTYPE_COUNT)
     return NULL;
   if (from == to) {
-    static const unsigned char size[EM_DTYPE_COUNT] = {
-#define EM_X_(N, nm, b, k) (b) / 8,
-        EM_DTYPES(EM_X_)
-#undef EM_X_
-    };
-    switch (size[from]) {
+    switch (dt_size[from]) {
       case 1: return copy_1;
       case 2: return copy_2;
       case 4: return copy_4;
@@ -299,5 +571,14 @@ em_unary_kernel em_cpu_cast_kernel(em_dtype from, em_dtype to) {
 #endif
   if (from == EM_C64 && to == EM_C128) return cast_c64_c128_full;
   if (from == EM_C128 && to == EM_C64) return cast_c128_c64_full;
+  if (em_dtype_is_narrow(from) || em_dtype_is_narrow(to)) {
+    /* Sub-byte values are valid base-type values: read them as such. */
+    if (em_dtype_is_subbyte(from) && !em_dtype_is_narrow(to))
+      return em_cpu_cast_kernel(em_subbyte_base(from), to);
+    if (em_dtype_is_f8(from) && to == EM_F32) return f8_decoder(from);
+    if (from == EM_F32 && em_dtype_is_f8(to)) return f8_encoder32(to);
+    if (from == EM_F64 && em_dtype_is_f8(to)) return f8_encoder64(to);
+    return staged_table[from][to];
+  }
   return cast_table[from][to];
 }

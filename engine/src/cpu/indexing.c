@@ -764,7 +764,7 @@ static em_status scatter(em_array *out, const em_node *node, bool add) {
   if (out->size > 0) {
     if (em_array_is_contiguous(a)) {
       copy_ctx cc = {em_array_ptr(a), em_array_ptr(out)};
-      em_parallel_for((int64_t)em_array_nbytes(out), 1 << 20, copy_range, &cc);
+      em_parallel_for(out->size * (int64_t)es, 1 << 20, copy_range, &cc);
     } else {
       em_cpu_copy_strided(a, em_array_ptr(out));
     }

@@ -36,6 +36,7 @@
 #include "../core/parallel.h"
 #include "cpu-kernels.h"
 #include "simd.h"
+#include "subbyte.h"
 
 enum {
   LMIN = 64,       /* lanes wanted for a small inner (64 accumulators) */
@@ -431,12 +432,12 @@ MINMAX_FLT(f64, double, double, LOAD_ID, STORE_ID)
                               int64_t inner, void *ov) {                       \
     NAIVE(T, uint8_t, uint8_t, 0, S |= (uint8_t)NZ(X), STORE_ID)               \
   }                                                                            \
-  static const rk_t all_##N = {sizeof(T),       1,           1,          0,    \
-                               all_##N##_init,  all_##N##_lanes,                \
-                               all_combine,     all_finish,  all_##N##_naive};  \
-  static const rk_t any_##N = {sizeof(T),       1,           1,          0,    \
-                               any_##N##_init,  any_##N##_lanes,                \
-                               any_combine,     any_finish,  any_##N##_naive};
+  static const rk_t all_##N = {sizeof(T),       1,          1, 0,           \
+                               all_##N##_init,  all_##N##_lanes,            \
+                               all_combine,     all_finish, all_##N##_naive}; \
+  static const rk_t any_##N = {sizeof(T),       1,          1, 0,           \
+                               any_##N##_init,  any_##N##_lanes,            \
+                               any_combine,     any_finish, any_##N##_naive};
 
 static void all_combine(void *dv, const void *sv, int64_t B) {
   uint8_t *d = dv;
@@ -522,7 +523,7 @@ static inline int64_t idx_off(int64_t B, size_t vsz) {
         V v = LOAD(row[i]), c = val[i];                                        \
         int64_t ci = idx[i];                                                   \
         int take = (ci < 0) | ISNAN(v) |                                       \
-                   ((ISNAN(c) == 0) & (DIR(v, c) | ((TIE) & (v == c))));             \
+                   ((ISNAN(c) == 0) & (DIR(v, c) | ((TIE) & (v == c))));  \
         val[i] = take ? v : c;                                                 \
         idx[i] = take ? g : ci;                                                \
       }                                                                        \
@@ -691,7 +692,8 @@ static void drv_items(void *ctx, int64_t b, int64_t e, int tid) {
       kn->lanes(base + d->nsuper * stride * (int64_t)kn->esz, 1, stride,
                 d->rem * d->inner, B, acc, d->nsuper);
     if (d->P == 1)
-      kn->finish(acc, d->k, w, d->y + (o * d->inner + col0) * (int64_t)kn->osz);
+      kn->finish(acc, d->k, w,
+                 d->y + (o * d->inner + col0) * (int64_t)kn->osz);
   }
 }
 
@@ -713,14 +715,15 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
       for (int64_t c = 0; c < inner; c += d.W) {
         int64_t w = inner - c < d.W ? inner - c : d.W;
         kn->init(local, w);
-        kn->finish(local, 1, w, (char *)y + (o * inner + c) * (int64_t)kn->osz);
+        kn->finish(local, 1, w,
+                   (char *)y + (o * inner + c) * (int64_t)kn->osz);
       }
     return;
   }
+  int64_t chunk = em_cpu_reduce_chunk_bytes > 0 ? em_cpu_reduce_chunk_bytes
+                                                 : 1;
   if (r * inner < LMIN) { /* tiny folds: per-output loops beat lanes */
-    d.r = r;
-    int64_t grain =
-        em_cpu_reduce_chunk_bytes / (r * inner * (int64_t)kn->esz) + 1;
+    int64_t grain = chunk / (r * inner * (int64_t)kn->esz) + 1;
     em_parallel_for(outer, grain, naive_items, &d);
     return;
   }
@@ -731,7 +734,6 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
   d.rem = r % d.k;
   int64_t tasks = outer * d.ntiles;
   int64_t bytes = outer * r * inner * (int64_t)kn->esz;
-  int64_t chunk = em_cpu_reduce_chunk_bytes > 0 ? em_cpu_reduce_chunk_bytes : 1;
   int64_t nt = em_parallel_threads();
   /* Too few tasks to keep every thread busy: split the rows as well. */
   if (nt > 1 && tasks < 4 * nt && bytes >= 2 * chunk) {
@@ -748,7 +750,7 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
   }
   int64_t items = tasks * d.P;
   int64_t per_item = bytes / items;
-  int64_t grain = per_item >= chunk ? 1 : chunk / (per_item > 0 ? per_item : 1);
+  int64_t grain = per_item >= chunk ? 1 : chunk / (per_item ? per_item : 1);
   em_parallel_for(items, grain, drv_items, &d);
   if (d.P > 1) {
     for (int64_t t = 0; t < tasks; t++) {
@@ -757,7 +759,8 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
       char *acc = d.partial + t * d.P * d.slot;
       for (int64_t p = 1; p < d.P; p++)
         kn->combine(acc, acc + p * d.slot, d.k * w);
-      kn->finish(acc, d.k, w, (char *)y + (o * inner + col0) * (int64_t)kn->osz);
+      kn->finish(acc, d.k, w,
+                 (char *)y + (o * inner + col0) * (int64_t)kn->osz);
     }
     free(d.partial);
   }
@@ -766,6 +769,7 @@ static void run(const rk_t *kn, const void *x, void *y, int64_t outer,
 void em_cpu_reduce(em_op op, em_dtype t, const void *x, void *y,
                    int64_t outer, int64_t r, int64_t inner) {
   if ((unsigned)t >= EM_DTYPE_COUNT) return;
+  if (em_cpu_narrow_reduce(op, t, x, y, outer, r, inner)) return;
   const rk_t *kn = NULL;
   switch (op) {
     case EM_OP_sum: kn = sum_tab[t]; break;
@@ -782,6 +786,7 @@ void em_cpu_reduce(em_op op, em_dtype t, const void *x, void *y,
 void em_cpu_arg_reduce(em_op op, em_dtype t, bool tie_high, const void *x,
                        int64_t *y, int64_t outer, int64_t r, int64_t inner) {
   if ((unsigned)t >= EM_DTYPE_COUNT || r <= 0) return;
+  if (em_cpu_narrow_arg_reduce(op, t, tie_high, x, y, outer, r, inner)) return;
   const rk_t *kn = NULL;
   if (op == EM_OP_argmax)
     kn = tie_high ? argmax_hi_tab[t] : argmax_lo_tab[t];

@@ -8,6 +8,7 @@
 #include "../core/half.h"
 #include "cpu-kernels.h"
 #include "simd.h"
+#include "subbyte.h"
 #include "unary-math.h"
 
 /* Semantics (Nx 0.13), decided from Nx's docs and BinaryBackend:
@@ -547,6 +548,7 @@ static const ktable t_is_infinity = {FLOAT_ENTRIES(is_infinity),
                                      CPLX_ENTRIES(is_infinity)};
 
 em_unary_kernel em_cpu_unary_kernel(em_op op, em_dtype t) {
+  if (em_dtype_is_narrow(t)) return em_cpu_narrow_unary_kernel(op, t);
   int out = em_unary_out_dtype(op, t);
   if (out < 0) return NULL;
   int k = kind_of(t);

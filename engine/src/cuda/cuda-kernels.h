@@ -1,0 +1,29 @@
+/* cuda-kernels.h — launchers of the precompiled kernels (copy.cu), callable
+ * from C. Pointers are device pointers already offset to element 0;
+ * strides are in elements (may be negative). Each returns the launch's
+ * cudaError_t. */
+#ifndef EMILY_CUDA_KERNELS_H
+#define EMILY_CUDA_KERNELS_H
+
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* dst[dst_st . idx] = src[src_st . idx] for every idx of shape; es is the
+ * element size (1, 2, 4, 8 or 16). use32: every offset fits in int32. */
+cudaError_t em_cu_copy_launch(const void *src, void *dst, int es, int nd,
+                              const int64_t *shape, const int64_t *src_st,
+                              const int64_t *dst_st, int64_t n, int use32,
+                              int sms, cudaStream_t s);
+/* n elements of es bytes set to *value_dev (device) if non-NULL, else to
+ * the first es bytes of value (host). */
+cudaError_t em_cu_fill_launch(void *dst, int es, int64_t n, const void *value,
+                              const void *value_dev, int sms, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,304 @@
+/* dot.c — em_dot on CUDA: f16, bf16, f32 and f64 through cuBLASLt
+ * (f32 without TF32 unless EMILY_CUDA_TF32=1; f16/bf16 accumulate in f32),
+ * c64 and c128 through cuBLAS's strided batched GEMM. Integer dots have no
+ * CUDA kernel yet (EM_ERR_UNSUPPORTED).
+ *
+ * Operands are laid out as [batch, M, K] / [batch, K, N] row-major, or
+ * their transposes, without a copy when a permutation of the input already
+ * is (as the CPU backend does); the row-major product C = A B is computed
+ * as the column-major C^T = B^T A^T. */
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda-impl.h"
+
+#define MAX_CU 16
+#define LT_WORKSPACE ((size_t)32 << 20)
+
+static cublasLtHandle_t g_lt[MAX_CU];
+static cublasHandle_t g_blas[MAX_CU];
+static pthread_mutex_t g_h_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_blas_m[MAX_CU] = {PTHREAD_MUTEX_INITIALIZER};
+
+static em_status lt_handle(int dev, cublasLtHandle_t *h) {
+  pthread_mutex_lock(&g_h_m);
+  cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
+  if (!g_lt[dev]) {
+    (void)em_cu_enter(dev);
+    s = cublasLtCreate(&g_lt[dev]);
+  }
+  *h = g_lt[dev];
+  pthread_mutex_unlock(&g_h_m);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    return em_fail(EM_ERR_RUNTIME, "[dot] cublasLtCreate: %s",
+                   cublasLtGetStatusString(s));
+  return EM_OK;
+}
+
+static em_status blas_handle(int dev, cublasHandle_t *h) {
+  pthread_mutex_lock(&g_h_m);
+  cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
+  if (!g_blas[dev]) {
+    (void)em_cu_enter(dev);
+    s = cublasCreate(&g_blas[dev]);
+    if (s == CUBLAS_STATUS_SUCCESS) pthread_mutex_init(&g_blas_m[dev], NULL);
+  }
+  *h = g_blas[dev];
+  pthread_mutex_unlock(&g_h_m);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    return em_fail(EM_ERR_RUNTIME, "[dot] cublasCreate: %s",
+                   cublasGetStatusString(s));
+  return EM_OK;
+}
+
+#define LT_TRY(call)                                                       \
+  do {                                                                     \
+    cublasStatus_t s_ = (call);                                            \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                     \
+      st = em_fail(EM_ERR_RUNTIME, "[dot] cuBLASLt %s: %s", #call,        \
+                   cublasLtGetStatusString(s_));                           \
+      goto done;                                                           \
+    }                                                                      \
+  } while (0)
+
+/* ---- operand layout (as the CPU backend's dot_operand) ------------------- */
+
+static void permuted(const em_array *a, const int *perm, em_array *v) {
+  memset(v, 0, sizeof *v);
+  v->dtype = a->dtype;
+  v->ndim = a->ndim;
+  v->size = a->size;
+  v->offset = a->offset;
+  v->buf = a->buf;
+  v->dev = a->dev;
+  for (int i = 0; i < a->ndim; i++) {
+    v->shape[i] = a->shape[perm[i]];
+    v->strides[i] = a->strides[perm[i]];
+  }
+}
+
+static em_status alias(const em_array *x, const em_array *v, em_array **c) {
+  em_array *t = em_array_alloc(x->dtype, x->ndim, v->shape, x->dev);
+  if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
+  memcpy(t->strides, v->strides, sizeof t->strides);
+  t->offset = v->offset;
+  t->buf = x->buf;
+  atomic_fetch_add(&x->buf->refs, 1);
+  t->state = EM_STATE_DONE;
+  *c = t;
+  return EM_OK;
+}
+
+static em_status dot_operand(const em_array *x, const int *bax, int nb,
+                             const int *pax, int np, const int *qax, int nq,
+                             em_array **c, bool *swapped) {
+  int perm[EM_MAX_NDIM], k = 0;
+  for (int i = 0; i < nb; i++) perm[k++] = bax[i];
+  for (int i = 0; i < np; i++) perm[k++] = pax[i];
+  for (int i = 0; i < nq; i++) perm[k++] = qax[i];
+  em_array v;
+  permuted(x, perm, &v);
+  *swapped = false;
+  if (em_array_is_contiguous(&v)) return alias(x, &v, c);
+  int perm2[EM_MAX_NDIM];
+  k = 0;
+  for (int i = 0; i < nb; i++) perm2[k++] = bax[i];
+  for (int i = 0; i < nq; i++) perm2[k++] = qax[i];
+  for (int i = 0; i < np; i++) perm2[k++] = pax[i];
+  em_array v2;
+  permuted(x, perm2, &v2);
+  if (em_array_is_contiguous(&v2)) {
+    *swapped = true;
+    return alias(x, &v2, c);
+  }
+  em_array *t = em_array_alloc(x->dtype, x->ndim, v.shape, x->dev);
+  if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
+  em_status st = em_alloc_output(t);
+  if (st == EM_OK) st = em_cu_copy_to(&v, t->buf->data);
+  if (st != EM_OK) {
+    em_array_release(t);
+    return st;
+  }
+  t->state = EM_STATE_DONE;
+  *c = t;
+  return EM_OK;
+}
+
+/* ---- GEMM ------------------------------------------------------------------ */
+
+/* Largest power of two (at most 256) dividing the address. */
+static uint32_t align_of(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  uint32_t al = 256;
+  while (al > 1 && a % al) al /= 2;
+  return al;
+}
+
+/* Row-major C[b] = op(A[b]) op(B[b]); A is [M, K] (ta: stored [K, M]), B is
+ * [K, N] (tb: stored [N, K]). */
+static em_status gemm_lt(int dev, em_dtype t, const void *A, const void *B,
+                         void *C, int64_t batch, int64_t M, int64_t N,
+                         int64_t K, bool ta, bool tb, cudaStream_t s) {
+  cublasLtHandle_t h;
+  em_status st = lt_handle(dev, &h);
+  if (st != EM_OK) return st;
+  cudaDataType_t dt = t == EM_F32 ? CUDA_R_32F : t == EM_F64 ? CUDA_R_64F
+                    : t == EM_F16 ? CUDA_R_16F : CUDA_R_16BF;
+  bool f64 = t == EM_F64;
+  cublasComputeType_t ct = f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;
+  if (t == EM_F32 && getenv("EMILY_CUDA_TF32")) ct = CUBLAS_COMPUTE_32F_FAST_TF32;
+  cudaDataType_t sct = f64 ? CUDA_R_64F : CUDA_R_32F;
+  float one32 = 1, zero32 = 0;
+  double one64 = 1, zero64 = 0;
+  cublasLtMatmulDesc_t op = NULL;
+  cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+  cublasLtMatmulPreference_t pref = NULL;
+  void *ws = NULL;
+  /* cuBLAS's A is B^T ([N, K] column-major), its B is A^T ([K, M]). */
+  cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  uint64_t ar = tb ? K : N, ac = tb ? N : K, br = ta ? M : K, bc = ta ? K : M;
+  int64_t lda = (int64_t)ar, ldb = (int64_t)br, ldc = N;
+  int32_t bcount = (int32_t)batch;
+  int64_t sa = N * K, sb = K * M, sc = N * M;
+  if (batch > INT32_MAX)
+    return em_fail(EM_ERR_UNSUPPORTED, "[dot] batch of %lld is too large for cuBLASLt",
+                   (long long)batch);
+  LT_TRY(cublasLtMatmulDescCreate(&op, ct, sct));
+  LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+  LT_TRY(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+  LT_TRY(cublasLtMatrixLayoutCreate(&la, dt, ar, ac, lda));
+  LT_TRY(cublasLtMatrixLayoutCreate(&lb, dt, br, bc, ldb));
+  LT_TRY(cublasLtMatrixLayoutCreate(&lc, dt, (uint64_t)N, (uint64_t)M, ldc));
+  if (batch > 1) {
+    LT_TRY(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
+    LT_TRY(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sa, sizeof sa));
+    LT_TRY(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
+    LT_TRY(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sb, sizeof sb));
+    LT_TRY(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bcount, sizeof bcount));
+    LT_TRY(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sc, sizeof sc));
+  }
+  ws = em_cuda_alloc(dev, LT_WORKSPACE, &st);
+  if (!ws) goto done;
+  uint64_t wsb = LT_WORKSPACE;
+  LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
+  /* Views may start anywhere: only algorithms that fit the pointers. */
+  uint32_t al_a = align_of(B), al_b = align_of(A), al_c = align_of(C);
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
+  LT_TRY(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
+  cublasLtMatmulHeuristicResult_t res;
+  int nres = 0;
+  LT_TRY(cublasLtMatmulAlgoGetHeuristic(h, op, la, lb, lc, lc, pref, 1, &res, &nres));
+  if (nres < 1) {
+    st = em_fail(EM_ERR_UNSUPPORTED, "[dot] cuBLASLt has no algorithm for %s %lldx%lldx%lld",
+                 em_dtype_name(t), (long long)M, (long long)N, (long long)K);
+    goto done;
+  }
+  LT_TRY(cublasLtMatmul(h, op, f64 ? (const void *)&one64 : (const void *)&one32, B,
+                        la, A, lb, f64 ? (const void *)&zero64 : (const void *)&zero32,
+                        C, lc, C, lc, &res.algo, ws, LT_WORKSPACE, s));
+done:
+  if (ws) em_cuda_free(dev, ws, LT_WORKSPACE);
+  if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  if (la) cublasLtMatrixLayoutDestroy(la);
+  if (lb) cublasLtMatrixLayoutDestroy(lb);
+  if (lc) cublasLtMatrixLayoutDestroy(lc);
+  if (op) cublasLtMatmulDescDestroy(op);
+  return st;
+}
+
+static em_status gemm_complex(int dev, em_dtype t, const void *A, const void *B,
+                              void *C, int64_t batch, int64_t M, int64_t N,
+                              int64_t K, bool ta, bool tb, cudaStream_t s) {
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || batch > INT32_MAX)
+    return em_fail(EM_ERR_UNSUPPORTED, "[dot] %s matrices too large for cuBLAS",
+                   em_dtype_name(t));
+  cublasHandle_t h;
+  em_status st = blas_handle(dev, &h);
+  if (st != EM_OK) return st;
+  cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int lda = (int)(tb ? K : N), ldb = (int)(ta ? M : K), ldc = (int)N;
+  long long sa = N * K, sb = K * M, sc = N * M;
+  pthread_mutex_lock(&g_blas_m[dev]);
+  cublasStatus_t r = cublasSetStream(h, s);
+  if (r == CUBLAS_STATUS_SUCCESS) {
+    if (t == EM_C64) {
+      const cuComplex one = {1, 0}, zero = {0, 0};
+      r = cublasCgemmStridedBatched(h, opa, opb, (int)N, (int)M, (int)K, &one,
+                                    B, lda, sa, A, ldb, sb, &zero, C, ldc, sc,
+                                    (int)batch);
+    } else {
+      const cuDoubleComplex one = {1, 0}, zero = {0, 0};
+      r = cublasZgemmStridedBatched(h, opa, opb, (int)N, (int)M, (int)K, &one,
+                                    B, lda, sa, A, ldb, sb, &zero, C, ldc, sc,
+                                    (int)batch);
+    }
+  }
+  pthread_mutex_unlock(&g_blas_m[dev]);
+  if (r != CUBLAS_STATUS_SUCCESS)
+    return em_fail(EM_ERR_RUNTIME, "[dot] cuBLAS %s GEMM: %s", em_dtype_name(t),
+                   cublasGetStatusString(r));
+  return EM_OK;
+}
+
+em_status em_cu_k_dot(em_array *out, const em_node *n) {
+  const em_array *a = n->in[0], *b = n->in[1];
+  em_dtype t = out->dtype;
+  if (t != EM_F16 && t != EM_BF16 && t != EM_F32 && t != EM_F64 &&
+      t != EM_C64 && t != EM_C128)
+    return em_fail(EM_ERR_UNSUPPORTED, "[dot] not supported on cuda for %s",
+                   em_dtype_name(t));
+  const int nca = n->p.dot.nca, nba = n->p.dot.nba;
+  int fa[EM_MAX_NDIM], fb[EM_MAX_NDIM], nfa = 0, nfb = 0;
+  uint32_t ma = 0, mb = 0;
+  for (int i = 0; i < nca; i++) {
+    ma |= 1u << n->p.dot.ca[i];
+    mb |= 1u << n->p.dot.cb[i];
+  }
+  for (int i = 0; i < nba; i++) {
+    ma |= 1u << n->p.dot.ba[i];
+    mb |= 1u << n->p.dot.bb[i];
+  }
+  for (int i = 0; i < a->ndim; i++)
+    if (!(ma >> i & 1u)) fa[nfa++] = i;
+  for (int i = 0; i < b->ndim; i++)
+    if (!(mb >> i & 1u)) fb[nfb++] = i;
+  int64_t B = 1, M = 1, N = 1, K = 1;
+  for (int i = 0; i < nba; i++) B *= a->shape[n->p.dot.ba[i]];
+  for (int i = 0; i < nfa; i++) M *= a->shape[fa[i]];
+  for (int i = 0; i < nfb; i++) N *= b->shape[fb[i]];
+  for (int i = 0; i < nca; i++) K *= a->shape[n->p.dot.ca[i]];
+
+  int dev = out->dev.index;
+  em_status st = em_alloc_output(out);
+  if (st != EM_OK || out->size == 0) return st;
+  cudaStream_t s = em_cu_enter(dev);
+  if (K == 0) {
+    CU_TRY("dot", cudaMemsetAsync(em_array_ptr(out), 0,
+                                  (size_t)out->size * em_dtype_size(t), s));
+    return EM_OK;
+  }
+  em_array *ca = NULL, *cb = NULL;
+  bool ta, tb;
+  st = dot_operand(a, n->p.dot.ba, nba, fa, nfa, n->p.dot.ca, nca, &ca, &ta);
+  if (st == EM_OK)
+    st = dot_operand(b, n->p.dot.bb, nba, n->p.dot.cb, nca, fb, nfb, &cb, &tb);
+  if (st == EM_OK) {
+    if (t == EM_C64 || t == EM_C128)
+      st = gemm_complex(dev, t, em_array_ptr(ca), em_array_ptr(cb),
+                        em_array_ptr(out), B, M, N, K, ta, tb, s);
+    else
+      st = gemm_lt(dev, t, em_array_ptr(ca), em_array_ptr(cb), em_array_ptr(out),
+                   B, M, N, K, ta, tb, s);
+  }
+  em_array_release(ca);
+  em_array_release(cb);
+  return st;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs the CUDA backend's checks on a machine with an NVIDIA GPU, in one go:
+#   1. the card (nvidia-smi) and the CUDA libraries the binaries load
+#   2. engine/tests/test_cuda, the CPU-vs-CUDA differential suite
+#   3. a quick subset of it under compute-sanitizer (memcheck), if present
+#   4. engine/bench/bench_cuda and bench/run_gpu.py (PyTorch) -> gpu.md
+# Usage: scripts/gpu_check.sh [BIN_DIR] [OUT_DIR]
+#   BIN_DIR holds test_cuda and bench_cuda (default: build); a libs.tar.xz
+#   there (libraries the binaries need that the machine lacks, e.g.
+#   OpenBLAS) is unpacked first. OUT_DIR gets the logs (default: $OUT, else
+#   gpu-out). Each step has a time limit (TEST_LIMIT, SANITIZER_LIMIT,
+#   BENCH_LIMIT seconds); the summary is printed last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-build}
+OUT_DIR=${2:-${OUT:-gpu-out}}
+mkdir -p "$OUT_DIR"
+SUM="$OUT_DIR/summary.txt"
+: >"$SUM"
+say() { echo "$*" | tee -a "$SUM"; }
+
+LIBDIRS=/usr/local/cuda/lib64
+if [[ -f "$BIN/libs.tar.xz" ]]; then
+  mkdir -p /tmp/emily-libs && tar xJf "$BIN/libs.tar.xz" -C /tmp/emily-libs
+  LIBDIRS="$LIBDIRS:/tmp/emily-libs"
+fi
+export LD_LIBRARY_PATH="$LIBDIRS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Any library still missing: look for it under /usr and /opt (PyTorch's
+# nvidia wheels carry the CUDA 13 ones).
+for lib in $(ldd "$BIN/test_cuda" 2>/dev/null | awk '/not found/ {print $1}'); do
+  f=$(find /usr /opt -name "$lib" 2>/dev/null | head -1)
+  [[ -n "$f" ]] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$f")"
+done
+
+say "== card"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$SUM"
+nvidia-smi >"$OUT_DIR/nvidia-smi.txt" 2>&1
+ldd "$BIN/test_cuda" | grep -E "cuda|cublas|nvrtc|blas|lapack|not found" | tee -a "$SUM"
+
+say "== test_cuda"
+start=$(date +%s)
+timeout "${TEST_LIMIT:-400}" "$BIN/test_cuda" >"$OUT_DIR/test_cuda.log" 2>&1
+rc=$?
+say "test_cuda: exit $rc in $(($(date +%s) - start)) s"
+grep -E "checks|SKIPPED|unsupported on CUDA|done" "$OUT_DIR/test_cuda.log" | tail -5 | tee -a "$SUM"
+grep -m 40 "FAIL" "$OUT_DIR/test_cuda.log" | tee -a "$SUM"
+
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer \
+  /usr/local/cuda/compute-sanitizer/compute-sanitizer /opt/nvidia/*/compute-sanitizer \
+  2>/dev/null | head -1)
+[[ -z "$SAN" ]] && SAN=$(find /usr/local /opt -name compute-sanitizer -type f 2>/dev/null | head -1)
+if [[ "${SKIP_SANITIZER:-0}" != 1 && -n "$SAN" ]]; then
+  say "== compute-sanitizer memcheck (quick subset): $SAN"
+  start=$(date +%s)
+  EMILY_TEST_QUICK=1 EMILY_TEST_THREADS=2 timeout "${SANITIZER_LIMIT:-150}" \
+    "$SAN" --tool memcheck --error-exitcode 3 "$BIN/test_cuda" \
+    >"$OUT_DIR/sanitizer.log" 2>&1
+  rc=$?
+  say "compute-sanitizer: exit $rc in $(($(date +%s) - start)) s (124: time limit)"
+  grep -E "ERROR SUMMARY|checks," "$OUT_DIR/sanitizer.log" | tail -3 | tee -a "$SUM"
+  grep -m 10 -A6 "Invalid\|Error" "$OUT_DIR/sanitizer.log" | head -40 | tee -a "$SUM"
+else
+  say "== compute-sanitizer: not installed, skipped"
+fi
+
+if [[ -x "$BIN/bench_cuda" && "${SKIP_BENCH:-0}" != 1 ]]; then
+  say "== benchmark"
+  timeout "${BENCH_LIMIT:-200}" "$BIN/bench_cuda" >"$OUT_DIR/bench_cuda.csv" 2>"$OUT_DIR/bench_cuda.err"
+  say "bench_cuda: exit $?"
+  cat "$OUT_DIR/bench_cuda.csv" "$OUT_DIR/bench_cuda.err" | tee -a "$SUM"
+  timeout "${BENCH_LIMIT:-200}" python3 bench/run_gpu.py --emily-csv "$OUT_DIR/bench_cuda.csv" \
+    --out "$OUT_DIR/gpu.md" >/dev/null 2>"$OUT_DIR/run_gpu.err"
+  say "run_gpu.py: exit $?"
+  cat "$OUT_DIR/gpu.md" 2>/dev/null | tee -a "$SUM"
+  tail -5 "$OUT_DIR/run_gpu.err" | tee -a "$SUM"
+fi
