@@ -198,17 +198,11 @@ defmodule Emily.TestGen do
     if Map.has_key?(@known_differences, {op, type}) do
       :ok
     else
-      do_compare(op, type, desc, fun, Map.get(@loose, {op, type}))
+      do_compare(op, type, desc, fun)
     end
   end
 
-  @doc """
-  Like compare/4 with an explicit {rtol, atol} (for results computed by a
-  different algorithm, e.g. LAPACK against Nx's own defn decompositions).
-  """
-  def compare(op, type, desc, tol, fun), do: do_compare(op, type, desc, fun, tol)
-
-  defp do_compare(op, type, desc, fun, tol) do
+  defp do_compare(op, type, desc, fun) do
     want =
       try do
         {:ok, fun.(:binary)}
@@ -225,7 +219,7 @@ defmodule Emily.TestGen do
         # default backend: make it Emily for the Emily run.
         got = Nx.with_default_backend(Emily.Backend, fn -> fun.(:emily) end)
         ctx = "#{op} #{inspect(type)} #{inspect(desc)}"
-        Process.put(:emily_tol, tol)
+        Process.put(:emily_tol, Map.get(@loose, {op, type}))
         assert_same(got, want, ctx)
     end
   end
