@@ -397,7 +397,28 @@ static const int ODD3[] = {1, 2, 0};
 static const int NEG4[] = {-4, -1, -3, -2}; /* == NHWC */
 static const int P5[] = {4, 0, 2, 1, 3};
 
+static const int NLC[] = {0, 2, 1};
+static const int NDHWC[] = {0, 4, 1, 2, 3};
+
 static void test_permutations(void) {
+  /* channels-last inputs larger than the 32x32 transposition tiles */
+  const em_dtype cl[] = {EM_F32, EM_BF16, EM_S16, EM_C128, EM_U8};
+  for (int i = 0; i < 5; i++)
+    run_cfg("channels-last 2d",
+            (cfg){.nd = 4, .ish = {3, 40, 20, 17}, .ksh = {8, 40, 3, 3},
+                  .lo = {1, 1}, .hi = {1, 0}, .s = {1, 2}, .ip = NHWC,
+                  .kp = HWIO, .op = NHWC},
+            cl[i], 1500);
+  run_cfg("channels-last 1d",
+          (cfg){.nd = 3, .ish = {2, 33, 70}, .ksh = {6, 33, 4}, .kd = {2},
+                .ip = NLC, .kp = NLC, .op = NLC},
+          EM_F64, 0);
+  run_cfg("channels-last 3d grouped",
+          (cfg){.nd = 5, .ish = {2, 36, 5, 6, 7}, .ksh = {12, 12, 2, 3, 2},
+                .fg = 3, .lo = {0, 1, 1}, .hi = {1, 1, 0}, .ip = NDHWC,
+                .op = NDHWC},
+          EM_F32, 1500);
+
   run_all("NHWC / HWIO / NHWC",
           (cfg){.nd = 4, .ish = {2, 3, 5, 6}, .ksh = {4, 3, 3, 2},
                 .lo = {1, 0}, .hi = {1, 1}, .ip = NHWC, .kp = HWIO,

@@ -76,7 +76,10 @@ typedef struct {
   int ns;
   int64_t N, C, O, Ck, NB, G, Og, fg, bg;
   int64_t isp[EM_MAX_NDIM], ksp[EM_MAX_NDIM], osp[EM_MAX_NDIM];
-  int64_t istr[EM_MAX_NDIM]; /* element strides of an input channel plane */
+  /* Input strides in elements (any sign, as the DONE input has them):
+   * batch, channel and spatial axes; contig: row-major. */
+  int64_t sN, sC, istr[EM_MAX_NDIM];
+  bool contig;
   int64_t s[EM_MAX_NDIM], lo[EM_MAX_NDIM], id[EM_MAX_NDIM], kd[EM_MAX_NDIM];
   int64_t S, KS, P, K; /* plane, kernel window, output positions, rows */
 } geom;
@@ -105,23 +108,25 @@ static void make_geom(geom *g, const em_array *in, const em_array *k,
     g->S *= g->isp[d];
     g->KS *= g->ksp[d];
   }
-  int64_t st = 1;
-  for (int d = g->ns - 1; d >= 0; d--) {
-    g->istr[d] = st;
-    st *= g->isp[d];
-  }
+  g->sN = in->strides[0];
+  g->sC = in->strides[1];
+  for (int d = 0; d < g->ns; d++) g->istr[d] = in->strides[2 + d];
+  g->contig = em_array_is_contiguous(in);
   g->K = g->Ck * g->KS;
 }
 
-/* The input image (batch, first channel) a work unit (n, e) reads. */
+/* The input image (batch, first channel) a work unit (n, e) reads, as an
+ * element offset from the input's first element. */
 static int64_t unit_image_offset(const geom *g, int64_t n, int64_t e) {
   int64_t b = g->bg > 1 ? n + e * g->NB : n;
   int64_t c0 = g->fg > 1 ? e * g->Ck : 0;
-  return (b * g->C + c0) * g->S; /* elements */
+  return b * g->sN + c0 * g->sC;
 }
 
-/* A 1x1 kernel with unit strides, no padding, no dilation: col == input. */
+/* A 1x1 kernel with unit strides, no padding, no dilation on a row-major
+ * input: the image's [C, S] block is the col matrix. */
 static bool is_pointwise(const geom *g, const em_params *p) {
+  if (!g->contig) return false;
   for (int d = 0; d < g->ns; d++)
     if (g->ksp[d] != 1 || g->s[d] != 1 || g->lo[d] != 0 ||
         p->conv.pad_hi[d] != 0 || g->id[d] != 1)
@@ -132,11 +137,15 @@ static bool is_pointwise(const geom *g, const em_params *p) {
 /* ---- im2col ------------------------------------------------------------- */
 
 /* Fills dst[0 .. p1-p0) with row r of the col matrix of one unit (img
- * points at its first channel plane) for output positions [p0, p1). */
+ * points at its first channel plane) for output positions [p0, p1).
+ * Input elements are addressed through the input's strides, so permuted
+ * and other non-contiguous inputs need no copy; offsets are summed as
+ * integers and a pointer is formed only for elements that exist. */
 #define IM2COL_ROW(NAME, TS, TD, CV)                                          \
   static void NAME(const geom *g, const void *imgv, int64_t r, int64_t p0,    \
                    int64_t p1, void *dstv) {                                  \
-    const TS *img = (const TS *)imgv + (r / g->KS) * g->S;                    \
+    const TS *img = imgv;                                                     \
+    const int64_t plane = (r / g->KS) * g->sC;                                \
     TD *dst = dstv;                                                           \
     TD zero;                                                                  \
     memset(&zero, 0, sizeof zero);                                            \
@@ -150,6 +159,7 @@ static bool is_pointwise(const geom *g, const em_params *p) {
       pp /= g->osp[d];                                                        \
     }                                                                         \
     const int64_t n = g->isp[L], s = g->s[L], id = g->id[L];                  \
+    const int64_t sl = g->istr[L];                                            \
     const int64_t base = kidx[L] * g->kd[L] - g->lo[L];                       \
     /* Valid o on the last axis when id == 1: 0 <= o*s + base < n. */         \
     int64_t vlo = 0, vhi = -1;                                                \
@@ -163,7 +173,7 @@ static bool is_pointwise(const geom *g, const em_params *p) {
       if (ob - oa > p1 - p) ob = oa + (p1 - p);                               \
       int64_t cnt = ob - oa;                                                  \
       bool ok = true;                                                         \
-      int64_t off = 0;                                                        \
+      int64_t off = plane;                                                    \
       for (int d = 0; d < L && ok; d++) {                                     \
         int64_t x = oidx[d] * g->s[d] + kidx[d] * g->kd[d] - g->lo[d];        \
         if (g->id[d] == 1) {                                                  \
@@ -178,26 +188,27 @@ static bool is_pointwise(const geom *g, const em_params *p) {
       if (!ok) {                                                              \
         for (int64_t j = 0; j < cnt; j++) dst[j] = zero;                      \
       } else if (id == 1) {                                                   \
-        const TS *line = img + off;                                           \
         int64_t a = vlo > oa ? vlo : oa, b = vhi + 1 < ob ? vhi + 1 : ob;     \
         if (b < a) b = a;                                                     \
         int64_t j = 0;                                                        \
         for (; j < a - oa; j++) dst[j] = zero;                                \
-        if (s == 1) {                                                         \
-          const TS *src = line + (a + base);                                  \
-          for (int64_t t = 0; t < b - a; t++) dst[j + t] = CV(src[t]);        \
-        } else {                                                              \
-          const TS *src = line + (a * s + base);                              \
-          for (int64_t t = 0; t < b - a; t++) dst[j + t] = CV(src[t * s]);    \
+        if (b > a) {                                                          \
+          const TS *src = img + (off + (a * s + base) * sl);                  \
+          const int64_t st = s * sl;                                          \
+          if (st == 1)                                                        \
+            for (int64_t t = 0; t < b - a; t++) dst[j + t] = CV(src[t]);      \
+          else                                                                \
+            for (int64_t t = 0; t < b - a; t++)                               \
+              dst[j + t] = CV(src[t * st]);                                   \
         }                                                                     \
         j += b - a;                                                           \
         for (; j < cnt; j++) dst[j] = zero;                                   \
       } else {                                                                \
-        const TS *line = img + off;                                           \
         for (int64_t j = 0; j < cnt; j++) {                                   \
           int64_t x = (oa + j) * s + base;                                    \
-          dst[j] = (x >= 0 && x % id == 0 && x / id < n) ? CV(line[x / id])   \
-                                                         : zero;              \
+          dst[j] = (x >= 0 && x % id == 0 && x / id < n)                      \
+                       ? CV(img[off + (x / id) * sl])                         \
+                       : zero;                                                \
         }                                                                     \
       }                                                                       \
       dst += cnt;                                                             \
@@ -333,7 +344,7 @@ typedef struct {
   const geom *g;
   em_dtype t, ct;
   size_t es, ces; /* element sizes: dtype, compute type */
-  const char *in; /* canonical input, contiguous, dtype t */
+  const char *in; /* canonical input's first element (strides in g) */
   const char *w;  /* kernel [O, K] contiguous, compute type */
   char *out;      /* canonical output, contiguous, dtype t */
   char *scratch;  /* per thread: col [K, pb] + staging [LOOP_MB, pb] */
@@ -409,8 +420,8 @@ static em_status run_loop(const geom *g, em_device dev, em_dtype t,
   if (!c.scratch) return st;
   int64_t tasks = g->NB * g->G * c.npb;
   /* A task is ~K*pb*Og multiply-adds; aim for chunks of >= ~64k. */
-  int64_t work = g->K * pb * (g->Og > 0 ? g->Og : 1);
-  int64_t grain = work >= 65536 ? 1 : 65536 / (work > 0 ? work : 1);
+  double work = (double)g->K * (double)pb * (double)g->Og;
+  int64_t grain = work >= 65536 ? 1 : (int64_t)(65536 / (work + 1));
   em_parallel_for(tasks, grain, loop_task, &c);
   em_free(dev, c.scratch, total);
   return EM_OK;
@@ -572,7 +583,8 @@ static em_status run_blas(const geom *g, const em_params *p, em_device dev,
       }
       for (int64_t e = 0; e < g->G; e++) {
         const char *A = w + (size_t)(e * g->Og * g->K) * ces;
-        const char *ce = col + (size_t)(e * g->K * cn * pn) * ces;
+        const char *ce =
+            direct ? NULL : col + (size_t)(e * g->K * cn * pn) * ces;
         if (merged) {
           gemm(ct, g->Og, cn * pn, g->K, A, g->K, ce, cn * pn, tmp, cn * pn);
           scatter_ctx sc = {.g = g, .t = t, .es = es, .tmp = tmp, .out = out,
@@ -601,6 +613,98 @@ static em_status run_blas(const geom *g, const em_params *p, em_device dev,
   em_free(dev, col, col_bytes);
   em_free(dev, tmp, tmp_bytes);
   return EM_OK;
+}
+
+/* ---- channels-last inputs --------------------------------------------- */
+
+/* An input whose channels are its innermost axis (NHWC-like: channel
+ * stride 1, spatial axes row-major with stride C on the last) would make
+ * im2col gather one element per cache line. It is first transposed, image
+ * by image, into a row-major [N, C, S] staging copy, in tiles. */
+static bool channels_last(const geom *g) {
+  if (g->sC != 1 || g->C < 2 || g->S < 2) return false;
+  int64_t st = g->C;
+  for (int d = g->ns - 1; d >= 0; d--) {
+    if (g->isp[d] != 1 && g->istr[d] != st) return false;
+    st *= g->isp[d];
+  }
+  return true;
+}
+
+#define NHWC_TILE 32
+
+typedef struct {
+  const geom *g;
+  const char *in; /* first element; position p of image b at b*sN + p*C */
+  char *out;      /* [N, C, S] */
+  size_t es;
+  int64_t ptiles, ctiles;
+  void (*copy)(const void *, void *, int64_t, int64_t, int64_t, int64_t,
+               int64_t, int64_t);
+} nhwc_ctx;
+
+#define NHWC_COPY(NAME, T)                                                   \
+  static void NAME(const void *xv, void *yv, int64_t C, int64_t S,          \
+                   int64_t p0, int64_t p1, int64_t c0, int64_t c1) {        \
+    const T *x = xv;                                                         \
+    T *y = yv;                                                               \
+    for (int64_t c = c0; c < c1; c++)                                        \
+      for (int64_t p = p0; p < p1; p++) y[c * S + p] = x[p * C + c];         \
+  }
+/* (the element types im2col reads the staging copy with) */
+NHWC_COPY(nhwc_copy_u8, uint8_t)
+NHWC_COPY(nhwc_copy_u16, uint16_t)
+NHWC_COPY(nhwc_copy_u32, uint32_t)
+NHWC_COPY(nhwc_copy_u64, uint64_t)
+NHWC_COPY(nhwc_copy_f32, float)
+NHWC_COPY(nhwc_copy_f64, double)
+NHWC_COPY(nhwc_copy_c64, c64_t)
+NHWC_COPY(nhwc_copy_c128, c128_t)
+
+static void nhwc_task(void *cv, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  const nhwc_ctx *c = cv;
+  const geom *g = c->g;
+  for (int64_t q = begin; q < end; q++) {
+    int64_t ct = q % c->ctiles, pt = (q / c->ctiles) % c->ptiles;
+    int64_t b = q / c->ctiles / c->ptiles;
+    int64_t p0 = pt * NHWC_TILE, p1 = p0 + NHWC_TILE < g->S ? p0 + NHWC_TILE
+                                                            : g->S;
+    int64_t c0 = ct * NHWC_TILE, c1 = c0 + NHWC_TILE < g->C ? c0 + NHWC_TILE
+                                                            : g->C;
+    const char *x = c->in + (size_t)(b * g->sN) * c->es;
+    char *y = c->out + (size_t)(b * g->C * g->S) * c->es;
+    c->copy(x, y, g->C, g->S, p0, p1, c0, c1);
+  }
+}
+
+/* Stages a channels-last input as row-major [N, C, S] and points g at it. */
+static void stage_channels_last(geom *g, const char *in, char *out,
+                                em_dtype t) {
+  nhwc_ctx c = {.g = g, .in = in, .out = out, .es = em_dtype_size(t)};
+  switch (t) {
+    case EM_F32: c.copy = nhwc_copy_f32; break;
+    case EM_F64: c.copy = nhwc_copy_f64; break;
+    case EM_C64: c.copy = nhwc_copy_c64; break;
+    case EM_C128: c.copy = nhwc_copy_c128; break;
+    default:
+      c.copy = c.es == 1   ? nhwc_copy_u8
+               : c.es == 2 ? nhwc_copy_u16
+               : c.es == 4 ? nhwc_copy_u32
+                           : nhwc_copy_u64;
+      break;
+  }
+  c.ptiles = (g->S + NHWC_TILE - 1) / NHWC_TILE;
+  c.ctiles = (g->C + NHWC_TILE - 1) / NHWC_TILE;
+  em_parallel_for(g->N * c.ptiles * c.ctiles, 16, nhwc_task, &c);
+  g->sN = g->C * g->S;
+  g->sC = g->S;
+  int64_t st = 1;
+  for (int d = g->ns - 1; d >= 0; d--) {
+    g->istr[d] = st;
+    st *= g->isp[d];
+  }
+  g->contig = true;
 }
 
 /* ---- kernel ------------------------------------------------------------- */
@@ -634,14 +738,14 @@ em_status em_cpu_k_conv(em_array *out, const em_node *node) {
     return EM_OK;
   }
   const em_dtype t = out->dtype;
-  em_array *ci = NULL, *ck = NULL;
-  TRY(em_contiguous(in, &ci));
-  em_status st = em_contiguous(k, &ck);
-  if (st != EM_OK) {
-    em_array_release(ci);
-    return st;
-  }
-  const char *w = em_array_ptr(ck);
+  /* The input is read through its strides; the kernel is made row-major
+   * [O, K] (and f32 for f16/bf16). */
+  em_array *ck = NULL;
+  TRY(em_contiguous(k, &ck));
+  em_status st = EM_OK;
+  const char *w = em_array_ptr(ck), *x = em_array_ptr(in);
+  char *staged = NULL;
+  size_t staged_bytes = em_array_nbytes(in);
   float *w32 = NULL;
   size_t w32_bytes = (size_t)k->size * sizeof(float);
   if (is_half(t)) {
@@ -650,14 +754,19 @@ em_status em_cpu_k_conv(em_array *out, const em_node *node) {
     widen_half((const uint16_t *)w, w32, k->size, t == EM_F16);
     w = (const char *)w32;
   }
+  if (channels_last(&g)) {
+    staged = em_alloc(out->dev, staged_bytes, &st);
+    if (!staged) goto done;
+    stage_channels_last(&g, x, staged, t);
+    x = staged;
+  }
   if (use_blas(&g, t))
-    st = run_blas(&g, &node->p, out->dev, t, em_array_ptr(ci), w,
-                  em_array_ptr(out));
+    st = run_blas(&g, &node->p, out->dev, t, x, w, em_array_ptr(out));
   else
-    st = run_loop(&g, out->dev, t, em_array_ptr(ci), w, em_array_ptr(out));
+    st = run_loop(&g, out->dev, t, x, w, em_array_ptr(out));
 done:
+  if (staged) em_free(out->dev, staged, staged_bytes);
   if (w32) em_free(out->dev, w32, w32_bytes);
-  em_array_release(ci);
   em_array_release(ck);
   return st;
 }
