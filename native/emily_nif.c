@@ -316,9 +316,9 @@ static ERL_NIF_TERM nif_to_binary(ErlNifEnv *env, int argc,
     return arg_error(env, "to_binary", "array is not evaluated (call eval first)");
   const char *p = em_array_data(a); /* contiguous: no copy (see eval_async) */
   if (!p) return make_error(env, EM_ERR_RUNTIME, em_last_error());
-  size_t n = em_array_nbytes(a);
-  size_t es = em_dtype_size(em_array_dtype(a));
-  if (limit >= 0 && (size_t)limit * es < n) n = (size_t)limit * es;
+  size_t n = em_array_nbytes(a); /* packed for sub-byte dtypes */
+  size_t bits = (size_t)em_dtype_bits(em_array_dtype(a));
+  if (limit >= 0 && ((size_t)limit * bits + 7) / 8 < n) n = ((size_t)limit * bits + 7) / 8;
   pin_res *pin = enif_alloc_resource(PIN_RT, sizeof *pin);
   if (!pin) return make_error(env, EM_ERR_OOM, "[to_binary] out of memory");
   em_array_retain(a);
@@ -849,6 +849,318 @@ static ERL_NIF_TERM nif_rms_norm(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
   return result(env, em_rms_norm(&o, a, w, eps), &o);
 }
 
+/* ---- multi-output results ----------------------------------------------- */
+
+/* {:ok, {ref, ...}} for EM_OK (n arrays), else the engine's error. On a
+ * resource allocation failure every array not yet wrapped is released. */
+static ERL_NIF_TERM result_n(ErlNifEnv *env, em_status st, em_array **as, int n) {
+  if (st != EM_OK) return make_error(env, st, em_last_error());
+  ERL_NIF_TERM terms[4];
+  for (int i = 0; i < n; i++) {
+    array_res *r = enif_alloc_resource(ARRAY_RT, sizeof *r);
+    if (!r) {
+      for (int j = i; j < n; j++) em_array_release(as[j]);
+      return make_error(env, EM_ERR_OOM, "[nif] cannot allocate a resource");
+    }
+    atomic_init(&r->a, as[i]);
+    terms[i] = enif_make_resource(env, r);
+    enif_release_resource(r);
+  }
+  return enif_make_tuple2(env, A_OK, enif_make_tuple_from_array(env, terms, (unsigned)n));
+}
+
+/* ---- indexing ------------------------------------------------------------- */
+
+/* gather(a, indices, axes | nil) */
+static ERL_NIF_TERM nif_gather(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("gather", 3);
+  em_array *a, *idx, *o = NULL;
+  int axes[EM_MAX_NDIM], n;
+  bool nil;
+  CHECK(get_array(c, argv[0], 0, &a));
+  CHECK(get_array(c, argv[1], 1, &idx));
+  CHECK(get_axes_or_nil(c, argv[2], 2, axes, &n, &nil));
+  return result(env, em_gather(&o, a, idx, n, nil ? NULL : axes), &o);
+}
+
+/* indexed_add/put(a, indices, updates, axes | nil) */
+#define NIF_INDEXED(name)                                                      \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 4);                                                           \
+    em_array *a, *idx, *u, *o = NULL;                                          \
+    int axes[EM_MAX_NDIM], n;                                                  \
+    bool nil;                                                                  \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_array(c, argv[1], 1, &idx));                                     \
+    CHECK(get_array(c, argv[2], 2, &u));                                       \
+    CHECK(get_axes_or_nil(c, argv[3], 3, axes, &n, &nil));                     \
+    return result(env, em_##name(&o, a, idx, u, n, nil ? NULL : axes), &o);    \
+  }
+NIF_INDEXED(indexed_add)
+NIF_INDEXED(indexed_put)
+
+/* take/take_along_axis(a, indices, axis) */
+#define NIF_TAKE(name)                                                         \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 3);                                                           \
+    em_array *a, *idx, *o = NULL;                                              \
+    int axis;                                                                  \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_array(c, argv[1], 1, &idx));                                     \
+    CHECK(get_int(c, argv[2], 2, &axis));                                      \
+    return result(env, em_##name(&o, a, idx, axis), &o);                       \
+  }
+NIF_TAKE(take)
+NIF_TAKE(take_along_axis)
+
+/* ---- cumulative and sorting ----------------------------------------------- */
+
+/* cumulative_*(a, axis, reverse), sort/argsort(a, axis, descending) */
+#define NIF_AXIS_FLAG(name)                                                    \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 3);                                                           \
+    em_array *a, *o = NULL;                                                    \
+    int axis;                                                                  \
+    bool flag;                                                                 \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_int(c, argv[1], 1, &axis));                                      \
+    CHECK(get_bool(c, argv[2], 2, &flag));                                     \
+    return result(env, em_##name(&o, a, axis, flag), &o);                      \
+  }
+NIF_AXIS_FLAG(cumulative_sum)
+NIF_AXIS_FLAG(cumulative_product)
+NIF_AXIS_FLAG(cumulative_max)
+NIF_AXIS_FLAG(cumulative_min)
+NIF_AXIS_FLAG(sort)
+NIF_AXIS_FLAG(argsort)
+
+/* top_k(a, k) -> {:ok, {values, indices}} */
+static ERL_NIF_TERM nif_top_k(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("top_k", 2);
+  em_array *a, *o[2] = {NULL, NULL};
+  int k;
+  CHECK(get_array(c, argv[0], 0, &a));
+  CHECK(get_int(c, argv[1], 1, &k));
+  return result_n(env, em_top_k(&o[0], &o[1], a, k), o, 2);
+}
+
+/* ---- linear algebra ------------------------------------------------------- */
+
+/* triangular_solve(a, b, left_side, lower, :none | :transpose | :adjoint) */
+static ERL_NIF_TERM nif_triangular_solve(ErlNifEnv *env, int argc,
+                                         const ERL_NIF_TERM argv[]) {
+  BEGIN("triangular_solve", 5);
+  em_array *a, *b, *o = NULL;
+  bool left, lower;
+  char tr[16];
+  em_transform t;
+  CHECK(get_array(c, argv[0], 0, &a));
+  CHECK(get_array(c, argv[1], 1, &b));
+  CHECK(get_bool(c, argv[2], 2, &left));
+  CHECK(get_bool(c, argv[3], 3, &lower));
+  if (enif_get_atom(env, argv[4], tr, sizeof tr, ERL_NIF_LATIN1) <= 0)
+    return arg_error(env, "triangular_solve", "argument 4 is not :none, :transpose or :adjoint");
+  if (!strcmp(tr, "none")) t = EM_TRANSFORM_NONE;
+  else if (!strcmp(tr, "transpose")) t = EM_TRANSFORM_TRANSPOSE;
+  else if (!strcmp(tr, "adjoint")) t = EM_TRANSFORM_ADJOINT;
+  else return arg_error(env, "triangular_solve", "argument 4 is not :none, :transpose or :adjoint");
+  return result(env, em_triangular_solve(&o, a, b, left, lower, t), &o);
+}
+
+#define NIF_A(name)                                                            \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 1);                                                           \
+    em_array *a, *o = NULL;                                                    \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    return result(env, em_##name(&o, a), &o);                                  \
+  }
+NIF_A(cholesky)
+NIF_A(determinant)
+
+static ERL_NIF_TERM nif_solve(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("solve", 2);
+  em_array *a, *b, *o = NULL;
+  CHECK(get_array(c, argv[0], 0, &a));
+  CHECK(get_array(c, argv[1], 1, &b));
+  return result(env, em_solve(&o, a, b), &o);
+}
+
+/* qr(a, complete) -> {:ok, {q, r}} */
+static ERL_NIF_TERM nif_qr(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("qr", 2);
+  em_array *a, *o[2] = {NULL, NULL};
+  bool complete;
+  CHECK(get_array(c, argv[0], 0, &a));
+  CHECK(get_bool(c, argv[1], 1, &complete));
+  return result_n(env, em_qr(&o[0], &o[1], a, complete), o, 2);
+}
+
+/* lu(a) -> {:ok, {p, l, u}} */
+static ERL_NIF_TERM nif_lu(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("lu", 1);
+  em_array *a, *o[3] = {NULL, NULL, NULL};
+  CHECK(get_array(c, argv[0], 0, &a));
+  return result_n(env, em_lu(&o[0], &o[1], &o[2], a), o, 3);
+}
+
+/* eigh(a) -> {:ok, {values, vectors}} */
+static ERL_NIF_TERM nif_eigh(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("eigh", 1);
+  em_array *a, *o[2] = {NULL, NULL};
+  CHECK(get_array(c, argv[0], 0, &a));
+  return result_n(env, em_eigh(&o[0], &o[1], a), o, 2);
+}
+
+/* svd(a, full_matrices) -> {:ok, {u, s, vt}} */
+static ERL_NIF_TERM nif_svd(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("svd", 2);
+  em_array *a, *o[3] = {NULL, NULL, NULL};
+  bool full;
+  CHECK(get_array(c, argv[0], 0, &a));
+  CHECK(get_bool(c, argv[1], 1, &full));
+  return result_n(env, em_svd(&o[0], &o[1], &o[2], a, full), o, 3);
+}
+
+/* ---- windows ---------------------------------------------------------------- */
+
+/* Fills an em_window for a of rank nd from (window, strides, pad_lo, pad_hi,
+ * dilations) terms, each with one entry per axis. */
+static bool get_window(ctx *c, const ERL_NIF_TERM *t, int i0, int nd, em_window *w) {
+  int64_t *dst[5] = {w->window, w->strides, w->pad_lo, w->pad_hi, w->dilations};
+  memset(w, 0, sizeof *w);
+  for (int k = 0; k < 5; k++) {
+    int n;
+    if (!get_i64s(c, t[k], i0 + k, dst[k], &n)) return false;
+    if (n != nd) return fail(c, "argument %d needs one entry per axis", i0 + k);
+  }
+  return true;
+}
+
+/* window_sum/product/max/min(a, window, strides, pad_lo, pad_hi, dilations) */
+#define NIF_WINDOW(name)                                                       \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 6);                                                           \
+    em_array *a, *o = NULL;                                                    \
+    em_window w;                                                               \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_window(c, argv + 1, 1, em_array_ndim(a), &w));                   \
+    return result(env, em_##name(&o, a, &w), &o);                              \
+  }
+NIF_WINDOW(window_sum)
+NIF_WINDOW(window_product)
+NIF_WINDOW(window_max)
+NIF_WINDOW(window_min)
+
+/* window_scatter_max/min(a, source, init, window, strides, pad_lo, pad_hi,
+ * dilations) */
+#define NIF_WINDOW_SCATTER(name)                                               \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 8);                                                           \
+    em_array *a, *src, *init, *o = NULL;                                       \
+    em_window w;                                                               \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_array(c, argv[1], 1, &src));                                     \
+    CHECK(get_array(c, argv[2], 2, &init));                                    \
+    CHECK(get_window(c, argv + 3, 3, em_array_ndim(a), &w));                   \
+    return result(env, em_##name(&o, a, src, init, &w), &o);                   \
+  }
+NIF_WINDOW_SCATTER(window_scatter_max)
+NIF_WINDOW_SCATTER(window_scatter_min)
+
+/* ---- convolution ------------------------------------------------------------ */
+
+/* conv(input, kernel, strides, pad_lo, pad_hi, input_dilation,
+ *      kernel_dilation, feature_group_size, batch_group_size,
+ *      input_permutation | nil, kernel_permutation | nil,
+ *      output_permutation | nil) */
+static ERL_NIF_TERM nif_conv(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {
+  BEGIN("conv", 12);
+  em_array *in, *k, *o = NULL;
+  em_conv_params p;
+  int perms[3][EM_MAX_NDIM];
+  memset(&p, 0, sizeof p);
+  CHECK(get_array(c, argv[0], 0, &in));
+  CHECK(get_array(c, argv[1], 1, &k));
+  int nd = em_array_ndim(in);
+  if (nd < 2 || em_array_ndim(k) != nd)
+    return arg_error(env, "conv", "input and kernel need the same rank (>= 2)");
+  p.nspatial = nd - 2;
+  int64_t *dst[5] = {p.strides, p.pad_lo, p.pad_hi, p.input_dilation, p.kernel_dilation};
+  for (int i = 0; i < 5; i++) {
+    int n;
+    CHECK(get_i64s(c, argv[2 + i], 2 + i, dst[i], &n));
+    if (n != p.nspatial)
+      return arg_error(env, "conv", "strides, padding and dilations need one entry per spatial axis");
+  }
+  CHECK(get_i64(c, argv[7], 7, &p.feature_group_size));
+  CHECK(get_i64(c, argv[8], 8, &p.batch_group_size));
+  const int **pp[3] = {&p.input_permutation, &p.kernel_permutation, &p.output_permutation};
+  for (int i = 0; i < 3; i++) {
+    int n;
+    bool nil;
+    CHECK(get_axes_or_nil(c, argv[9 + i], 9 + i, perms[i], &n, &nil));
+    if (!nil && n != nd)
+      return arg_error(env, "conv", "permutations need one entry per axis");
+    *pp[i] = nil ? NULL : perms[i];
+  }
+  return result(env, em_conv(&o, in, k, &p), &o);
+}
+
+/* ---- FFT -------------------------------------------------------------------- */
+
+/* The FFT family is linked weakly while its engine code is landing: built
+ * without it, the NIFs answer {:error, {:unsupported, _}} and Emily.Backend
+ * runs FFTs on the fallback. (Remove the pragmas once src/cpu/fft.c is in.) */
+#pragma weak em_fft
+#pragma weak em_ifft
+#pragma weak em_rfft
+#pragma weak em_irfft
+#pragma weak em_fft2
+#pragma weak em_ifft2
+#define FFT_PRESENT(name)                                                      \
+  if (!em_##name)                                                              \
+  return make_error(env, EM_ERR_UNSUPPORTED,                                   \
+                    "[" #name "] this engine was built without the FFT family")
+
+/* fft/ifft/rfft/irfft(a, n) */
+#define NIF_FFT1(name)                                                         \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 2);                                                           \
+    em_array *a, *o = NULL;                                                    \
+    int64_t n;                                                                 \
+    FFT_PRESENT(name);                                                         \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_i64(c, argv[1], 1, &n));                                         \
+    return result(env, em_##name(&o, a, n), &o);                               \
+  }
+NIF_FFT1(fft)
+NIF_FFT1(ifft)
+NIF_FFT1(rfft)
+NIF_FFT1(irfft)
+
+/* fft2/ifft2(a, n0, n1) */
+#define NIF_FFT2(name)                                                         \
+  static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
+                                 const ERL_NIF_TERM argv[]) {                  \
+    BEGIN(#name, 3);                                                           \
+    em_array *a, *o = NULL;                                                    \
+    int64_t n0, n1;                                                            \
+    FFT_PRESENT(name);                                                         \
+    CHECK(get_array(c, argv[0], 0, &a));                                       \
+    CHECK(get_i64(c, argv[1], 1, &n0));                                        \
+    CHECK(get_i64(c, argv[2], 2, &n1));                                        \
+    return result(env, em_##name(&o, a, n0, n1), &o);                          \
+  }
+NIF_FFT2(fft2)
+NIF_FFT2(ifft2)
+
 /* The op names this library was built with, so Elixir can check that its
  * list matches (a parity test). */
 static ERL_NIF_TERM nif_op_names(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
@@ -875,6 +1187,15 @@ static ErlNifFunc nif_funcs[] = {
     EM_BINARY_OPS(F_BIN) EM_UNARY_OPS(F_UN) EM_REDUCE_OPS(F_RED)
     F(argmax, 4) F(argmin, 4) F(dot, 6) F(softmax, 2) F(logsumexp, 3)
     F(layer_norm, 4) F(rms_norm, 3)
+    F(gather, 3) F(indexed_add, 4) F(indexed_put, 4) F(take, 3)
+    F(take_along_axis, 3)
+    F(cumulative_sum, 3) F(cumulative_product, 3) F(cumulative_max, 3)
+    F(cumulative_min, 3) F(sort, 3) F(argsort, 3) F(top_k, 2)
+    F(triangular_solve, 5) F(cholesky, 1) F(determinant, 1) F(solve, 2)
+    F(qr, 2) F(lu, 1) F(eigh, 1) F(svd, 2)
+    F(window_sum, 6) F(window_product, 6) F(window_max, 6) F(window_min, 6)
+    F(window_scatter_max, 8) F(window_scatter_min, 8) F(conv, 12)
+    F(fft, 2) F(ifft, 2) F(rfft, 2) F(irfft, 2) F(fft2, 3) F(ifft2, 3)
 };
 
 static ERL_NIF_TERM nif_op_names(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]) {

@@ -76,7 +76,44 @@ defmodule Emily.Native do
             softmax: 2,
             logsumexp: 3,
             layer_norm: 4,
-            rms_norm: 3
+            rms_norm: 3,
+            # indexing
+            gather: 3,
+            indexed_add: 4,
+            indexed_put: 4,
+            take: 3,
+            take_along_axis: 3,
+            # cumulative and sorting
+            cumulative_sum: 3,
+            cumulative_product: 3,
+            cumulative_max: 3,
+            cumulative_min: 3,
+            sort: 3,
+            argsort: 3,
+            top_k: 2,
+            # linear algebra
+            triangular_solve: 5,
+            cholesky: 1,
+            determinant: 1,
+            solve: 2,
+            qr: 2,
+            lu: 1,
+            eigh: 1,
+            svd: 2,
+            # windows, convolution, FFT
+            window_sum: 6,
+            window_product: 6,
+            window_max: 6,
+            window_min: 6,
+            window_scatter_max: 8,
+            window_scatter_min: 8,
+            conv: 12,
+            fft: 2,
+            ifft: 2,
+            rfft: 2,
+            irfft: 2,
+            fft2: 3,
+            ifft2: 3
           ]
 
   @doc "Every NIF this module expects, as `{name, arity}`."

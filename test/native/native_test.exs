@@ -67,6 +67,100 @@ defmodule Emily.NativeTest do
     assert N.info(c) == {:ok, {4, 3}, :s32, :cpu}
   end
 
+  test "indexing: gather, take, take_along_axis, indexed_add/put" do
+    # [[0, 1, 2], [3, 4, 5]]
+    a = ok!(N.reshape(ok!(N.iota(:s32, {6}, 0, :cpu)), {2, 3}))
+    idx = ok!(N.from_binary(s32([1, 2, 0, 0]), :s32, {2, 2}, :cpu))
+    assert read_s32(ok!(N.gather(a, idx, nil))) == [5, 0]
+    col = ok!(N.from_binary(s32([2, 0]), :s32, {2, 1}, :cpu))
+    # axes: [1] keeps axis 0 whole: rows of [a[:, 2], a[:, 0]]
+    assert read_s32(ok!(N.gather(a, col, [1]))) == [2, 5, 0, 3]
+    t = ok!(N.take(a, ok!(N.from_binary(s32([2, 2, 0]), :s32, {3}, :cpu)), 1))
+    assert N.info(t) == {:ok, {2, 3}, :s32, :cpu}
+    assert read_s32(t) == [2, 2, 0, 5, 5, 3]
+    along = ok!(N.from_binary(s32([1, 0]), :s32, {2, 1}, :cpu))
+    assert read_s32(ok!(N.take_along_axis(a, along, 1))) == [1, 3]
+    upd = ok!(N.from_binary(s32([10, 20, 30, 40]), :s32, {4}, :cpu))
+    rows = ok!(N.from_binary(s32([0, 0, 1, 2, 0, 0, 1, 2]), :s32, {4, 2}, :cpu))
+    # repeated rows add up; put lets the last one win
+    assert read_s32(ok!(N.indexed_add(a, rows, upd, nil))) == [40, 1, 2, 3, 4, 65]
+    assert read_s32(ok!(N.indexed_put(a, rows, upd, nil))) == [30, 1, 2, 3, 4, 40]
+    assert {:error, {:argument, msg}} = N.gather(a, ok!(N.from_binary(f32([0.0]), :f32, {1}, :cpu)), nil)
+    assert msg =~ "[gather]"
+  end
+
+  test "cumulative, sort, argsort and top_k" do
+    x = ok!(N.from_binary(f32([3.0, 1.0, 2.0, 1.0]), :f32, {4}, :cpu))
+    assert read_f32(ok!(N.cumulative_sum(x, 0, false))) == [3.0, 4.0, 6.0, 7.0]
+    assert read_f32(ok!(N.cumulative_sum(x, 0, true))) == [7.0, 4.0, 3.0, 1.0]
+    assert read_f32(ok!(N.cumulative_max(x, 0, false))) == [3.0, 3.0, 3.0, 3.0]
+    assert read_f32(ok!(N.cumulative_product(x, 0, false))) == [3.0, 3.0, 6.0, 6.0]
+    assert read_f32(ok!(N.sort(x, 0, false))) == [1.0, 1.0, 2.0, 3.0]
+    # stable in both directions: equal elements keep their order
+    assert read_s64(ok!(N.argsort(x, 0, false))) == [1, 3, 2, 0]
+    assert read_s64(ok!(N.argsort(x, 0, true))) == [0, 2, 1, 3]
+    {:ok, {v, i}} = N.top_k(x, 2)
+    assert read_f32(v) == [3.0, 2.0]
+    assert read_s64(i) == [0, 2]
+    assert {:error, {:argument, _}} = N.top_k(x, 5)
+    assert {:error, {:argument, _}} = N.sort(x, 3, false)
+  end
+
+  test "linear algebra: triangular_solve, solve, determinant, qr, lu, eigh, svd" do
+    # a = [[2, 0], [1, 4]]
+    a = ok!(N.from_binary(f32([2.0, 0.0, 1.0, 4.0]), :f32, {2, 2}, :cpu))
+    b = ok!(N.from_binary(f32([2.0, 9.0]), :f32, {2}, :cpu))
+    assert read_f32(ok!(N.triangular_solve(a, b, true, true, :none))) == [1.0, 2.0]
+    # a^T x = b: [[2, 1], [0, 4]] x = [2, 9] -> x = [-1/8, 9/4]
+    assert read_f32(ok!(N.triangular_solve(a, b, true, true, :transpose))) == [-0.125, 2.25]
+    assert {:error, {:argument, _}} = N.triangular_solve(a, b, true, true, :sideways)
+    assert read_f32(ok!(N.solve(a, b))) == [1.0, 2.0]
+    assert read_f32(ok!(N.determinant(a))) == [8.0]
+    {:ok, {q, r}} = N.qr(a, false)
+    assert N.info(q) == {:ok, {2, 2}, :f32, :cpu} and N.info(r) == {:ok, {2, 2}, :f32, :cpu}
+    {:ok, {p, l, u}} = N.lu(a)
+    assert read_f32(p) == [1.0, 0.0, 0.0, 1.0]
+    assert read_f32(l) == [1.0, 0.0, 0.5, 1.0]
+    assert read_f32(u) == [2.0, 0.0, 0.0, 4.0]
+    # diag(3, 1): eigenvalues ascending
+    d = ok!(N.from_binary(f32([3.0, 0.0, 0.0, 1.0]), :f32, {2, 2}, :cpu))
+    {:ok, {w, _v}} = N.eigh(d)
+    assert read_f32(w) == [1.0, 3.0]
+    {:ok, {_u, s, _vt}} = N.svd(d, true)
+    assert read_f32(s) == [3.0, 1.0]
+    assert {:error, {:argument, msg}} = N.cholesky(ok!(N.iota(:f32, {2, 3}, 0, :cpu)))
+    assert msg =~ "[cholesky]"
+  end
+
+  test "windows, conv and (when built) fft" do
+    x = ok!(N.from_binary(f32([1.0, 3.0, 2.0, 5.0, 4.0]), :f32, {5}, :cpu))
+    # window 2, stride 1, padding {0, 1}
+    assert read_f32(ok!(N.window_sum(x, [2], [1], [0], [1], [1]))) == [4.0, 5.0, 7.0, 9.0, 4.0]
+    assert read_f32(ok!(N.window_max(x, [2], [2], [0], [0], [1]))) == [3.0, 5.0]
+    # dilation 2: x[i] + x[i + 2]
+    assert read_f32(ok!(N.window_sum(x, [2], [1], [0], [0], [2]))) == [3.0, 8.0, 6.0]
+    src = ok!(N.from_binary(f32([10.0, 20.0]), :f32, {2}, :cpu))
+    init = ok!(N.from_binary(f32([0.0]), :f32, {}, :cpu))
+    assert read_f32(ok!(N.window_scatter_max(x, src, init, [2], [2], [0], [0], [1]))) ==
+             [0.0, 10.0, 0.0, 20.0, 0.0]
+    assert {:error, {:argument, _}} = N.window_sum(x, [2, 2], [1], [0], [0], [1])
+
+    # conv: input [1, 1, 5], kernel [1, 1, 2] = [1, -1]: x[i] - x[i + 1]
+    inp = ok!(N.reshape(x, {1, 1, 5}))
+    k = ok!(N.from_binary(f32([1.0, -1.0]), :f32, {1, 1, 2}, :cpu))
+    assert read_f32(ok!(N.conv(inp, k, [1], [0], [0], [1], [1], 1, 1, nil, nil, nil))) ==
+             [-2.0, 1.0, -3.0, 1.0]
+    assert {:error, {:argument, _}} = N.conv(inp, k, [1, 1], [0], [0], [1], [1], 1, 1, nil, nil, nil)
+
+    # fft of [1, 0, 0, 0] is all ones; a build without the FFT family says so
+    one = ok!(N.as_type(ok!(N.from_binary(f32([1.0, 0.0, 0.0, 0.0]), :f32, {4}, :cpu)), :c64))
+
+    case N.fft(one, 4) do
+      {:ok, f} -> assert read_f32(f) == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+      {:error, {:unsupported, msg}} -> assert msg =~ "[fft]"
+    end
+  end
+
   test "errors name the op, shapes and dtypes" do
     a = ok!(N.from_binary(f32([1.0, 2.0]), :f32, {2}, :cpu))
     i = ok!(N.from_binary(s32([1, 2]), :s32, {2}, :cpu))
