@@ -16,7 +16,7 @@
  *    every FLUSH rows, so the error stays near numpy's pairwise sum; the
  *    result is rounded once. Float product accumulates in f64. Complex
  *    values accumulate in double complex, product by the plain formula
- *    (ar*br - ai*bi, ar*bi + ai*br) as Elixir's Complex does;
+ *    (ar*br - ai*bi, ar*bi + ai*br), without C's Annex G inf recovery;
  *  - max/min: any NaN gives NaN; empty gives -inf/+inf (ints: min/max);
  *  - all/any: u8 0/1, NaN is true, -0.0 is false; complex is true when
  *    either part is nonzero;

@@ -13,6 +13,18 @@ enum { STAGE = 256 };
 
 /* ---- binary ops ---------------------------------------------------------- */
 
+/* Comparisons and logical ops: u8 0/1 results. */
+static bool is_pred(em_op op) {
+  switch (op) {
+    case EM_OP_equal: case EM_OP_not_equal: case EM_OP_greater:
+    case EM_OP_less: case EM_OP_greater_equal: case EM_OP_less_equal:
+    case EM_OP_logical_and: case EM_OP_logical_or: case EM_OP_logical_xor:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /* Sub-byte: the 8-bit kernel, then wrap to the width. Exact: wrapping
  * commutes with + - * and pow; quotient's INT_MIN / -1 = INT_MIN and x / 0
  * = -1 come out as the narrow type's; shifts by >= the width give 0 or the
@@ -32,7 +44,7 @@ static void f8_binary(em_op op, em_dtype t, const void *av, const void *bv,
                       void *yv, int64_t n) {
   em_binary_kernel k = em_cpu_binary_kernel(op, EM_F32);
   if (!k) return; /* the dispatcher checked */
-  bool pred = em_binary_out_dtype(op, EM_F32) == EM_U8;
+  bool pred = is_pred(op);
   em_unary_kernel dec = em_cpu_cast_kernel(t, EM_F32);
   em_unary_kernel enc = em_cpu_cast_kernel(EM_F32, t);
   const uint8_t *a = (const uint8_t *)av, *b = (const uint8_t *)bv;
@@ -84,7 +96,7 @@ em_binary_kernel em_cpu_narrow_binary_kernel(em_op op, em_dtype t) {
   em_binary_kernel k = em_cpu_binary_kernel(op, wide);
   if (!k) return NULL;
   /* Sub-byte predicates compare the stored numbers: the 8-bit kernel. */
-  if (!em_dtype_is_f8(t) && em_binary_out_dtype(op, wide) == EM_U8) return k;
+  if (!em_dtype_is_f8(t) && is_pred(op)) return k;
   switch (op) {
 #define EM_X_(OP)                                          \
   case EM_OP_##OP:                                         \
