@@ -1114,20 +1114,6 @@ static ERL_NIF_TERM nif_conv(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
 /* ---- FFT -------------------------------------------------------------------- */
 
-/* The FFT family is linked weakly while its engine code is landing: built
- * without it, the NIFs answer {:error, {:unsupported, _}} and Emily.Backend
- * runs FFTs on the fallback. (Remove the pragmas once src/cpu/fft.c is in.) */
-#pragma weak em_fft
-#pragma weak em_ifft
-#pragma weak em_rfft
-#pragma weak em_irfft
-#pragma weak em_fft2
-#pragma weak em_ifft2
-#define FFT_PRESENT(name)                                                      \
-  if (!em_##name)                                                              \
-  return make_error(env, EM_ERR_UNSUPPORTED,                                   \
-                    "[" #name "] this engine was built without the FFT family")
-
 /* fft/ifft/rfft/irfft(a, n) */
 #define NIF_FFT1(name)                                                         \
   static ERL_NIF_TERM nif_##name(ErlNifEnv *env, int argc,                     \
@@ -1135,7 +1121,6 @@ static ERL_NIF_TERM nif_conv(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     BEGIN(#name, 2);                                                           \
     em_array *a, *o = NULL;                                                    \
     int64_t n;                                                                 \
-    FFT_PRESENT(name);                                                         \
     CHECK(get_array(c, argv[0], 0, &a));                                       \
     CHECK(get_i64(c, argv[1], 1, &n));                                         \
     return result(env, em_##name(&o, a, n), &o);                               \
@@ -1152,7 +1137,6 @@ NIF_FFT1(irfft)
     BEGIN(#name, 3);                                                           \
     em_array *a, *o = NULL;                                                    \
     int64_t n0, n1;                                                            \
-    FFT_PRESENT(name);                                                         \
     CHECK(get_array(c, argv[0], 0, &a));                                       \
     CHECK(get_i64(c, argv[1], 1, &n0));                                        \
     CHECK(get_i64(c, argv[2], 2, &n1));                                        \

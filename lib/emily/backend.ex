@@ -34,9 +34,8 @@ defmodule Emily.Backend do
   alias Emily.Native, as: N
 
   # Ops that still have no engine kernel; everything else is native.
-  # reduce/window_reduce only when their function is not elementwise;
-  # fft/ifft only when the NIF was built without the engine's FFT family.
-  @fallback_ops [:reduce, :window_reduce, :fft, :ifft]
+  # reduce/window_reduce only when their function is not elementwise.
+  @fallback_ops [:reduce, :window_reduce]
   @doc "Ops that may fall back to `Nx.BinaryBackend`."
   def fallback_ops, do: @fallback_ops
 
@@ -708,10 +707,9 @@ defmodule Emily.Backend do
     eigh(eps, type, out_w, out_v, t)
   end
 
-  def block(%fft{} = struct, out, args, fun)
-      when fft in [Nx.Block.FFT2, Nx.Block.IFFT2, Nx.Block.RFFT, Nx.Block.IRFFT] do
-    if fft_native?(), do: fft_block(struct, out, args), else: apply(fun, [struct | args])
-  end
+  def block(%fft{} = struct, out, args, _fun)
+      when fft in [Nx.Block.FFT2, Nx.Block.IFFT2, Nx.Block.RFFT, Nx.Block.IRFFT],
+      do: fft_block(struct, out, args)
 
   def block(struct, _output, args, fun) do
     # Blocks without an engine kernel run their defining function, which
@@ -898,48 +896,9 @@ defmodule Emily.Backend do
 
   ## FFT
 
-  # While the engine's FFT family is landing the NIF may be built without
-  # it (see native/emily_nif.c): then FFTs run on the fallback.
-  @doc false
-  def fft_native? do
-    case :persistent_term.get({__MODULE__, :fft_native}, nil) do
-      nil ->
-        probe = unwrap!(N.full(<<0::size(64)>>, :c64, {1}, :cpu))
-        native = match?({:ok, _}, N.fft(probe, 1))
-        :persistent_term.put({__MODULE__, :fft_native}, native)
-        native
-
-      native ->
-        native
-    end
-  end
-
   for op <- [:fft, :ifft] do
     @impl true
-    def unquote(op)(%T{} = out, %T{} = t, opts) do
-      if fft_native?(),
-        do: fft_1d(unquote(op), out, t, opts),
-        else: fft_fallback(unquote(op), out, t, opts)
-    end
-  end
-
-  # BinaryBackend misplaces the result of an FFT along an axis before the
-  # second-to-last one (it swaps the axis with the last instead of inverting
-  # its move): hand it the axis last and move it back here.
-  defp fft_fallback(op, %T{shape: out_shape} = out, %T{shape: shape} = t, opts) do
-    rank = tuple_size(shape)
-    axis = opts[:axis] || rank - 1
-
-    if axis >= rank - 2 do
-      Emily.Fallback.run(op, [out, t, opts])
-    else
-      perm = (Enum.to_list(0..(rank - 1)) -- [axis]) ++ [axis]
-      inverse = perm |> Enum.with_index() |> Enum.sort() |> Enum.map(&elem(&1, 1))
-      moved = Nx.transpose(t, axes: perm)
-      moved_out = %{out | shape: List.to_tuple(Enum.map(perm, &elem(out_shape, &1))), names: List.duplicate(nil, rank)}
-      res = Emily.Fallback.run(op, [moved_out, moved, Keyword.put(opts, :axis, rank - 1)])
-      res |> Nx.transpose(axes: inverse) |> then(&%{&1 | names: out.names})
-    end
+    def unquote(op)(%T{} = out, %T{} = t, opts), do: fft_1d(unquote(op), out, t, opts)
   end
 
   for op <- [:fft, :ifft] do

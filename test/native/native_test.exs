@@ -132,7 +132,7 @@ defmodule Emily.NativeTest do
     assert msg =~ "[cholesky]"
   end
 
-  test "windows, conv and (when built) fft" do
+  test "windows, conv and fft" do
     x = ok!(N.from_binary(f32([1.0, 3.0, 2.0, 5.0, 4.0]), :f32, {5}, :cpu))
     # window 2, stride 1, padding {0, 1}
     assert read_f32(ok!(N.window_sum(x, [2], [1], [0], [1], [1]))) == [4.0, 5.0, 7.0, 9.0, 4.0]
@@ -152,13 +152,19 @@ defmodule Emily.NativeTest do
              [-2.0, 1.0, -3.0, 1.0]
     assert {:error, {:argument, _}} = N.conv(inp, k, [1, 1], [0], [0], [1], [1], 1, 1, nil, nil, nil)
 
-    # fft of [1, 0, 0, 0] is all ones; a build without the FFT family says so
+    # fft of [1, 0, 0, 0] is all ones; of [0, 1, 0, 0] is 1, -i, -1, i
     one = ok!(N.as_type(ok!(N.from_binary(f32([1.0, 0.0, 0.0, 0.0]), :f32, {4}, :cpu)), :c64))
-
-    case N.fft(one, 4) do
-      {:ok, f} -> assert read_f32(f) == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
-      {:error, {:unsupported, msg}} -> assert msg =~ "[fft]"
-    end
+    assert read_f32(ok!(N.fft(one, 4))) == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    e1 = ok!(N.as_type(ok!(N.from_binary(f32([0.0, 1.0, 0.0, 0.0]), :f32, {4}, :cpu)), :c64))
+    assert read_f32(ok!(N.fft(e1, 4))) == [1.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0, 1.0]
+    # ifft(fft(x)) == x; length 3 zero-pads; rfft keeps n/2 + 1 bins
+    back = ok!(N.ifft(ok!(N.fft(e1, 4)), 4))
+    assert Enum.map(read_f32(back), &Float.round(&1, 6)) == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert {:ok, _} = N.fft(one, 3)
+    r = ok!(N.rfft(ok!(N.from_binary(f32([1.0, 2.0, 3.0, 4.0]), :f32, {4}, :cpu)), 4))
+    assert read_f32(r) == [10.0, 0.0, -2.0, 2.0, -2.0, 0.0]
+    assert {:error, {:argument, msg}} = N.fft(x, 4)
+    assert msg =~ "[fft]"
   end
 
   test "errors name the op, shapes and dtypes" do
