@@ -397,6 +397,9 @@ const em_backend em_cuda_backend = {
             [EM_OP_logsumexp] = k_rows,
             [EM_OP_layer_norm] = k_rows,
             [EM_OP_rms_norm] = k_rows,
+#define X(n) [EM_OP_##n] = em_cu_k_##n,
+            EM_CU_FAMILY_KERNELS(X)
+#undef X
         },
     .run_fused = em_cu_run_fused,
     .copy_strided = cu_copy_strided,

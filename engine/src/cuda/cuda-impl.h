@@ -57,4 +57,20 @@ int em_cu_jit_selfcheck(int verbose);
 /* dot via cuBLASLt / cuBLAS (dot.c). */
 em_status em_cu_k_dot(em_array *out, const em_node *n);
 
+/* The op families, each in its own file (indexing.cu, sort.cu, window.cu,
+ * conv.c (cuDNN), fft.c (cuFFT), linalg.c (cuSOLVER), ...). Declared weak so
+ * a family that is not built leaves its table entry NULL: the evaluator
+ * then fails with EM_ERR_UNSUPPORTED naming the op, as for any op without
+ * a kernel. Same pattern as the CPU's EM_CPU_FAMILY_KERNELS. */
+#define EM_CU_FAMILY_KERNELS(X)                                         \
+  X(gather) X(indexed_add) X(indexed_put) X(take) X(take_along_axis)    \
+  X(cumulative) X(sort) X(argsort) X(window_reduce) X(window_scatter)   \
+  X(conv) X(fft) X(rfft) X(irfft) X(triangular_solve) X(cholesky)       \
+  X(qr) X(lu) X(eigh) X(svd) X(solve) X(determinant)
+#define X(n)                                                             \
+  em_status em_cu_k_##n(em_array *out, const em_node *node)              \
+      __attribute__((weak));
+EM_CU_FAMILY_KERNELS(X)
+#undef X
+
 #endif
