@@ -13,9 +13,11 @@ defmodule Mix.Tasks.Compile.EmilyNative do
 
     # Configure once; afterwards `cmake --build` alone decides what changed,
     # so a no-change compile costs about a second.
+    # EMILY_CMAKE_ARGS adds configure options, e.g. "-DEMILY_CUDA=OFF".
     unless File.exists?(Path.join(build, "CMakeCache.txt")) do
+      extra = String.split(System.get_env("EMILY_CMAKE_ARGS", ""))
       cmake!(["-S", root, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
-              "-DEMILY_TESTS=OFF", "-DEMILY_EXAMPLES=OFF"])
+              "-DEMILY_TESTS=OFF", "-DEMILY_EXAMPLES=OFF" | extra])
     end
 
     jobs = System.schedulers_online() |> Integer.to_string()
