@@ -3,6 +3,9 @@ defmodule Emily.BackendTest do
   Emily.Backend against Nx.BinaryBackend: every callback on randomized
   shapes, types and values (scalars, zero-size, broadcasting, and
   non-contiguous inputs made by transposing and slicing first).
+
+  The Emily side runs on the device EMILY_TEST_DEVICE names (default: the
+  CPU; `cuda` or `cuda:N` for a GPU), see test_helper.exs.
   """
   use ExUnit.Case, async: true
   import Emily.TestGen
@@ -183,9 +186,11 @@ defmodule Emily.BackendTest do
       x = gen({7, 2}, {:f, 32}, :any)
 
       for leftover <- [:repeat, :discard] do
-        got = x |> on(:emily) |> Nx.to_batched(3, leftover: leftover) |> Enum.map(&Nx.to_binary/1)
-        want = x |> Nx.to_batched(3, leftover: leftover) |> Enum.map(&Nx.to_binary/1)
-        assert got == want
+        on_device(:to_batched, {:f, 32}, fn ->
+          got = x |> on(:emily) |> Nx.to_batched(3, leftover: leftover) |> Enum.map(&Nx.to_binary/1)
+          want = x |> Nx.to_batched(3, leftover: leftover) |> Enum.map(&Nx.to_binary/1)
+          assert got == want
+        end)
       end
     end
   end
@@ -346,17 +351,19 @@ defmodule Emily.BackendTest do
           layout <- layouts() do
         a = gen(shape, type, :any) |> layout.()
         {rtol, atol} = la_tol(type)
-        {q, r} = Nx.LinAlg.qr(on(a, :emily), mode: mode)
-        {qw, rw} = Nx.LinAlg.qr(on(a, :binary), mode: mode)
-        assert {q.shape, q.type, r.shape, r.type} == {qw.shape, qw.type, rw.shape, rw.type}
-        rank = tuple_size(shape)
-        assert_all_close(Nx.dot(q, [rank - 1], batch(shape), r, [rank - 2], batch(shape)), on(a, :binary), rtol, atol)
-        # R upper triangular; Q's columns orthonormal
-        assert_all_close(r, Nx.multiply(r, upper_mask(r.shape)), rtol, atol)
-        qtq = Nx.dot(q, [rank - 2], batch(shape), q, [rank - 2], batch(shape))
-        assert_all_close(qtq, Nx.broadcast(Nx.eye(elem(q.shape, tuple_size(q.shape) - 1)), qtq.shape), rtol, atol)
-        # |R|'s diagonal is unique: compare it with BinaryBackend's
-        assert_all_close(Nx.abs(diag(r)), Nx.abs(diag(rw)), rtol, atol)
+        on_device(:qr, type, fn ->
+          {q, r} = Nx.LinAlg.qr(on(a, :emily), mode: mode)
+          {qw, rw} = Nx.LinAlg.qr(on(a, :binary), mode: mode)
+          assert {q.shape, q.type, r.shape, r.type} == {qw.shape, qw.type, rw.shape, rw.type}
+          rank = tuple_size(shape)
+          assert_all_close(Nx.dot(q, [rank - 1], batch(shape), r, [rank - 2], batch(shape)), on(a, :binary), rtol, atol)
+          # R upper triangular; Q's columns orthonormal
+          assert_all_close(r, Nx.multiply(r, on(upper_mask(r.shape), :emily)), rtol, atol)
+          qtq = Nx.dot(q, [rank - 2], batch(shape), q, [rank - 2], batch(shape))
+          assert_all_close(qtq, Nx.broadcast(Nx.eye(elem(q.shape, tuple_size(q.shape) - 1)), qtq.shape), rtol, atol)
+          # |R|'s diagonal is unique: compare it with BinaryBackend's
+          assert_all_close(Nx.abs(diag(r)), Nx.abs(diag(rw)), rtol, atol)
+        end)
       end
     end
 
@@ -364,18 +371,20 @@ defmodule Emily.BackendTest do
       for type <- [{:f, 32}, {:f, 64}], shape <- [{1, 1}, {3, 3}, {2, 4, 4}, {6, 6}], layout <- layouts() do
         a = symmetric(shape, type) |> layout.()
         {rtol, atol} = la_tol(type)
-        {w, v} = Nx.LinAlg.eigh(on(a, :emily))
-        {ww, vw} = Nx.LinAlg.eigh(on(a, :binary))
-        assert {w.shape, w.type, v.shape, v.type} == {ww.shape, ww.type, vw.shape, vw.type}
-        assert_all_close(w, ww, 1.0e-3, 1.0e-3)
-        # each column agrees with Nx's up to sign
-        dots = Nx.sum(Nx.multiply(Nx.backend_copy(v, Nx.BinaryBackend), vw), axes: [-2]) |> Nx.abs()
-        _ = rtol
-        assert_all_close(dots, Nx.broadcast(1.0, dots.shape), 1.0e-2, 1.0e-2)
-        # and A v = v diag(w)
-        av = Nx.dot(on(a, :binary), [-1], batch(shape), Nx.backend_copy(v, Nx.BinaryBackend), [-2], batch(shape))
-        vw_ = Nx.multiply(Nx.backend_copy(v, Nx.BinaryBackend), Nx.new_axis(Nx.backend_copy(w, Nx.BinaryBackend), -2))
-        assert_all_close(av, vw_, rtol * 10, atol * 10)
+        on_device(:eigh, type, fn ->
+          {w, v} = Nx.LinAlg.eigh(on(a, :emily))
+          {ww, vw} = Nx.LinAlg.eigh(on(a, :binary))
+          assert {w.shape, w.type, v.shape, v.type} == {ww.shape, ww.type, vw.shape, vw.type}
+          assert_all_close(w, ww, 1.0e-3, 1.0e-3)
+          # each column agrees with Nx's up to sign
+          dots = Nx.sum(Nx.multiply(Nx.backend_copy(v, Nx.BinaryBackend), vw), axes: [-2]) |> Nx.abs()
+          _ = rtol
+          assert_all_close(dots, Nx.broadcast(1.0, dots.shape), 1.0e-2, 1.0e-2)
+          # and A v = v diag(w)
+          av = Nx.dot(on(a, :binary), [-1], batch(shape), Nx.backend_copy(v, Nx.BinaryBackend), [-2], batch(shape))
+          vw_ = Nx.multiply(Nx.backend_copy(v, Nx.BinaryBackend), Nx.new_axis(Nx.backend_copy(w, Nx.BinaryBackend), -2))
+          assert_all_close(av, vw_, rtol * 10, atol * 10)
+        end)
       end
     end
 
@@ -384,17 +393,19 @@ defmodule Emily.BackendTest do
           layout <- layouts() do
         a = gen(shape, type, :any) |> layout.()
         {rtol, atol} = la_tol(type)
-        {u, s, vt} = Nx.LinAlg.svd(on(a, :emily), full_matrices?: full)
-        {uw, sw, vtw} = Nx.LinAlg.svd(on(a, :binary), full_matrices?: full)
-        assert {u.shape, u.type, s.shape, s.type, vt.shape, vt.type} ==
-                 {uw.shape, uw.type, sw.shape, sw.type, vtw.shape, vtw.type}
-        assert_all_close(s, sw, rtol, atol)
-        k = elem(s.shape, tuple_size(s.shape) - 1)
-        r = tuple_size(shape)
-        uk = Nx.slice_along_axis(u, 0, k, axis: r - 1)
-        vk = Nx.slice_along_axis(vt, 0, k, axis: r - 2)
-        us = Nx.multiply(uk, Nx.new_axis(s, -2))
-        assert_all_close(Nx.dot(us, [-1], batch(shape), vk, [-2], batch(shape)), on(a, :binary), rtol * 10, atol * 10)
+        on_device(:svd, type, fn ->
+          {u, s, vt} = Nx.LinAlg.svd(on(a, :emily), full_matrices?: full)
+          {uw, sw, vtw} = Nx.LinAlg.svd(on(a, :binary), full_matrices?: full)
+          assert {u.shape, u.type, s.shape, s.type, vt.shape, vt.type} ==
+                   {uw.shape, uw.type, sw.shape, sw.type, vtw.shape, vtw.type}
+          assert_all_close(s, sw, rtol, atol)
+          k = elem(s.shape, tuple_size(s.shape) - 1)
+          r = tuple_size(shape)
+          uk = Nx.slice_along_axis(u, 0, k, axis: r - 1)
+          vk = Nx.slice_along_axis(vt, 0, k, axis: r - 2)
+          us = Nx.multiply(uk, Nx.new_axis(s, -2))
+          assert_all_close(Nx.dot(us, [-1], batch(shape), vk, [-2], batch(shape)), on(a, :binary), rtol * 10, atol * 10)
+        end)
       end
     end
   end
@@ -684,14 +695,14 @@ defmodule Emily.BackendTest do
     Application.put_env(:emily, :inspect_backend, true)
 
     try do
-      assert inspect(Nx.tensor([1, 2], backend: Emily.Backend)) =~ "Emily.Backend<cpu>"
+      assert inspect(Nx.tensor([1, 2], backend: backend_of(:emily))) =~ "Emily.Backend<#{device_name(device())}>"
     after
       Application.put_env(:emily, :inspect_backend, false)
     end
   end
 
   test "to_binary is zero-copy and outlives deallocation" do
-    t = Nx.tensor([1.0, 2.0, 3.0], backend: Emily.Backend) |> Nx.multiply(2)
+    t = Nx.tensor([1.0, 2.0, 3.0], backend: backend_of(:emily)) |> Nx.multiply(2)
     bin = Nx.to_binary(t)
     assert :ok == Nx.backend_deallocate(t)
     assert :already_deallocated == Nx.backend_deallocate(t)
@@ -701,9 +712,9 @@ defmodule Emily.BackendTest do
   end
 
   test "bad input raises ArgumentError naming the op" do
-    t = Nx.tensor([1.0, 2.0], backend: Emily.Backend)
+    t = Nx.tensor([1.0, 2.0], backend: backend_of(:emily))
     assert_raise ArgumentError, ~r/\[from_data\]|\[from_binary\]/, fn ->
-      Emily.Backend.from_binary(Nx.template({3}, {:f, 32}), <<1, 2>>, [])
+      Emily.Backend.from_binary(Nx.template({3}, {:f, 32}), <<1, 2>>, device: device())
     end
 
     assert_raise ArgumentError, ~r/device/, fn -> Nx.backend_copy(t, {Emily.Backend, device: {:cuda, 42}}) end
@@ -713,7 +724,7 @@ defmodule Emily.BackendTest do
     tasks =
       for k <- 1..24 do
         Task.async(fn ->
-          x = Nx.iota({1000}, type: :f32, backend: Emily.Backend)
+          x = Nx.iota({1000}, type: :f32, backend: backend_of(:emily))
           Nx.sum(Nx.multiply(x, k)) |> Nx.to_number()
         end)
       end
@@ -723,12 +734,16 @@ defmodule Emily.BackendTest do
   end
 
   test "memory statistics" do
-    stats = Emily.Memory.stats()
+    dev = device()
+    stats = Emily.Memory.stats(dev)
     assert is_integer(stats.active) and is_integer(stats.peak) and is_integer(stats.cached)
-    _ = Nx.iota({100_000}, backend: Emily.Backend) |> Nx.add(1) |> Nx.to_binary()
-    assert Emily.Memory.stats().peak >= 400_000
-    Emily.Memory.reset_peak()
-    Emily.Memory.clear_cache()
-    assert Emily.Memory.stats().cached == 0
+    _ = Nx.iota({100_000}, backend: backend_of(:emily)) |> Nx.add(1) |> Nx.to_binary()
+    assert Emily.Memory.stats(dev).peak >= 400_000
+    Emily.Memory.reset_peak(dev)
+    Emily.Memory.clear_cache(dev)
+    assert Emily.Memory.stats(dev).cached == 0
   end
+
+  defp device_name(:cpu), do: "cpu"
+  defp device_name({:cuda, n}), do: "cuda:#{n}"
 end

@@ -69,8 +69,70 @@ defmodule Emily.TestGen do
     ]
   end
 
-  def backend_of(:emily), do: Emily.Backend
+  # The Emily side runs on the device EMILY_TEST_DEVICE names ("cpu", the
+  # default, "cuda" or "cuda:N"); the oracle is always Nx.BinaryBackend.
+  def backend_of(:emily), do: {Emily.Backend, device: device()}
   def backend_of(:binary), do: Nx.BinaryBackend
+
+  @doc "The device the Emily side of the suites runs on."
+  def device, do: Application.get_env(:emily, :test_device, :cpu)
+
+  @doc "Parses EMILY_TEST_DEVICE: nil, \"\" or \"cpu\" -> :cpu, \"cuda\" -> {:cuda, 0}, \"cuda:N\" -> {:cuda, N}."
+  def parse_device(nil), do: :cpu
+  def parse_device(""), do: :cpu
+  def parse_device("cpu"), do: :cpu
+  def parse_device("cuda"), do: {:cuda, 0}
+
+  def parse_device("cuda:" <> n) do
+    case Integer.parse(n) do
+      {i, ""} when i >= 0 -> {:cuda, i}
+      _ -> raise ArgumentError, "EMILY_TEST_DEVICE: bad CUDA index in #{inspect("cuda:" <> n)}"
+    end
+  end
+
+  def parse_device(other),
+    do: raise(ArgumentError, "EMILY_TEST_DEVICE must be cpu, cuda or cuda:N, got #{inspect(other)}")
+
+  # Ops the device's backend has no kernel for fail with the engine's
+  # :unsupported error, raised as an ArgumentError whose message reads like
+  # these (engine/src/core/eval.c, engine/src/cuda). With
+  # EMILY_TEST_UNSUPPORTED=record such a failure is recorded (op, types,
+  # first message) and the comparison is skipped; the suite prints the
+  # list at the end. Otherwise (the default) it fails the test.
+  @unsupported ~r/not supported on|no CUDA kernel|no backend for device|has no algorithm for|too large for cuBLAS/
+
+  @doc false
+  def unsupported?(%ArgumentError{message: msg}), do: Regex.match?(@unsupported, msg)
+  def unsupported?(_), do: false
+
+  @doc "Runs fun (the Emily side of a check); records an unsupported op in record mode."
+  def on_device(op, type, fun) do
+    fun.()
+  rescue
+    e ->
+      if Application.get_env(:emily, :test_unsupported) == :record and unsupported?(e) do
+        record_unsupported(op, type, Exception.message(e))
+        :unsupported
+      else
+        reraise e, __STACKTRACE__
+      end
+  end
+
+  defp record_unsupported(op, type, msg) do
+    :ets.insert_new(:emily_unsupported, {{op, type}, msg})
+    :ets.update_counter(:emily_unsupported_count, :count, 1, {:count, 0})
+  end
+
+  @doc "Recorded unsupported ops: [{{op, type}, message}], sorted."
+  def unsupported, do: :ets.tab2list(:emily_unsupported) |> Enum.sort()
+
+  @doc "How many checks were skipped as unsupported."
+  def unsupported_count do
+    case :ets.lookup(:emily_unsupported_count, :count) do
+      [{:count, n}] -> n
+      [] -> 0
+    end
+  end
 
   def on({:view, base, fun}, b), do: base |> Nx.backend_copy(backend_of(b)) |> fun.()
   def on(%Nx.Tensor{} = t, b), do: Nx.backend_copy(t, backend_of(b))
@@ -223,10 +285,12 @@ defmodule Emily.TestGen do
       {:ok, want} ->
         # Ops that build fresh tensors (Nx.imag of a real, constants) use the
         # default backend: make it Emily for the Emily run.
-        got = Nx.with_default_backend(Emily.Backend, fn -> fun.(:emily) end)
-        ctx = "#{op} #{inspect(type)} #{inspect(desc)}"
-        Process.put(:emily_tol, tol)
-        assert_same(got, want, ctx)
+        on_device(op, type, fn ->
+          got = Nx.with_default_backend(backend_of(:emily), fn -> fun.(:emily) end)
+          ctx = "#{op} #{inspect(type)} #{inspect(desc)}"
+          Process.put(:emily_tol, tol)
+          assert_same(got, want, ctx)
+        end)
     end
   end
 
@@ -234,6 +298,7 @@ defmodule Emily.TestGen do
     assert got.shape == want.shape, "#{ctx}: shape #{inspect(got.shape)} != #{inspect(want.shape)}"
     assert got.type == want.type, "#{ctx}: type #{inspect(got.type)} != #{inspect(want.type)}"
     assert match?(%Emily.Backend{}, got.data), "#{ctx}: result is not on Emily.Backend"
+    assert got.data.device == device(), "#{ctx}: result is on #{inspect(got.data.device)}, not #{inspect(device())}"
     g = got |> Nx.backend_copy(Nx.BinaryBackend) |> Nx.to_flat_list()
     w = want |> Nx.to_flat_list()
     {rtol, atol} = Process.get(:emily_tol) || tol(want.type)
