@@ -57,6 +57,15 @@ def torch_cases():
     ms = timed(lambda: torch.softmax(x, -1))
     out["softmax_8192x8192_f32"] = (ms, 2 * 4 * x.numel() / ms / 1e6, "GB/s")
     del x
+    x = rnd(16384, 4096, dtype=torch.bfloat16)
+    w, bb = rnd(4096, dtype=torch.bfloat16), rnd(4096, dtype=torch.bfloat16)
+    nb = 2 * 2 * x.numel()
+    ms = timed(lambda: torch.nn.functional.layer_norm(x, (4096,), w, bb, 1e-5))
+    out["layer_norm_16384x4096_bf16"] = (ms, nb / ms / 1e6, "GB/s")
+    if hasattr(torch.nn.functional, "rms_norm"):
+        ms = timed(lambda: torch.nn.functional.rms_norm(x, (4096,), w, 1e-6))
+        out["rms_norm_16384x4096_bf16"] = (ms, nb / ms / 1e6, "GB/s")
+    del x
     x = rnd(1 << 28)
     ms = timed(lambda: x.sum())
     out["sum_256M_f32"] = (ms, 4 * x.numel() / ms / 1e6, "GB/s")
@@ -67,7 +76,55 @@ def torch_cases():
     a, b = rnd(4096, 4096), rnd(4096, 4096)
     ms = timed(lambda: a @ b, reps=10)
     out["matmul_f32_4096"] = (ms, 2 * 4096**3 / ms / 1e9, "TFLOP/s")
+    del a, b
+    torch.backends.cudnn.benchmark = True  # PyTorch's best cuDNN algorithm
+    x, k = rnd(32, 64, 56, 56), rnd(64, 64, 3, 3)
+    ms = timed(lambda: torch.nn.functional.conv2d(x, k, padding=1))
+    out["conv2d_3x3_32x64x56x56_f32"] = (ms, 2 * 32 * 64 * 56 * 56 * 64 * 9 / ms / 1e9,
+                                         "TFLOP/s")
+    del x, k
+    x = rnd(1 << 24)
+    ms = timed(lambda: torch.sort(x))
+    out["sort_16M_f32"] = (ms, 2 * 4 * x.numel() / ms / 1e6, "GB/s")
+    del x
+    torch.cuda.empty_cache()
     return out
+
+
+def compiled_gelu():
+    """gelu(x*a+b) on 64M f32 through torch.compile and jax.jit (one fused
+    kernel each, like Emily's); {name: ms}, an entry per peer that ran."""
+    res = {}
+    n = 1 << 26
+    try:
+        x = torch.rand(n, device="cuda") * 2 - 1
+        f = torch.compile(lambda x: torch.nn.functional.gelu(x * 1.25 + -0.5))
+        res["torch.compile"] = timed(lambda: f(x))
+        del x
+        torch.cuda.empty_cache()
+    except Exception as e:  # noqa: BLE001 - report and go on
+        res["torch.compile"] = f"failed: {type(e).__name__}: {str(e)[:120]}"
+    try:
+        import os
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        import time
+        import jax
+        import jax.numpy as jnp
+        g = jax.jit(lambda x: jax.nn.gelu(x * 1.25 + -0.5, approximate=False))
+        x = jax.random.uniform(jax.random.PRNGKey(0), (n,), jnp.float32, -1, 1)
+        for _ in range(3):
+            g(x).block_until_ready()
+        ts = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            g(x).block_until_ready()
+            ts.append((time.perf_counter() - t0) * 1e3)
+        ts.sort()
+        res["jax.jit"] = ts[len(ts) // 2]
+        res["jax"] = jax.__version__
+    except Exception as e:  # noqa: BLE001
+        res["jax.jit"] = f"failed: {type(e).__name__}: {str(e)[:120]}"
+    return res
 
 
 def main():
@@ -80,10 +137,16 @@ def main():
         text = open(args.emily_csv).read()
     else:
         text = subprocess.run([args.bench], check=True, capture_output=True, text=True).stdout
-    emily = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        emily[row["case"]] = (float(row["ms"]), float(row["rate"]), row["unit"])
+    emily, unsupported = {}, []
+    for row in csv.reader(io.StringIO(text)):
+        if not row or row[0] == "case":
+            continue
+        if row[1] == "unsupported":
+            unsupported.append(row[0])
+        else:
+            emily[row[0]] = (float(row[1]), float(row[2]), row[3])
     pt = torch_cases()
+    fused = compiled_gelu()
     smi = subprocess.run(
         ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
          "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
@@ -96,18 +159,34 @@ def main():
         "copies of the graph (one stream synchronize), median of the repetitions.",
         "PyTorch: CUDA events around one call, median; eager mode (gelu(x*a+b) is",
         "three kernels there, one fused kernel in Emily); f32 matmul without TF32",
-        "in both. Rates count each input read and each output written once.",
+        "in both; PyTorch's conv uses cudnn.benchmark. Rates count each input read",
+        "and each output written once. \"x copy floor\" (memory-bound rows) is",
+        "Emily's time over the time a device copy of the same bytes takes at",
+        "Emily's measured copy rate.",
         "",
-        "| case | Emily ms | Emily rate | PyTorch ms | PyTorch rate | Emily / PyTorch time |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| case | Emily ms | Emily rate | PyTorch ms | PyTorch rate | Emily / PyTorch time | x copy floor |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    memory_bound = ("copy_", "gelu_", "softmax_", "layer_norm_", "rms_norm_", "sum_")
+    copy_rate = emily.get("copy_1GiB_f32", (0, 0, ""))[1]
     for case, (pms, prate, unit) in pt.items():
         if case in emily:
             ems, erate, _ = emily[case]
+            floor = (f"{copy_rate / erate:.2f}" if copy_rate and case.startswith(memory_bound)
+                     else "")
             lines.append(f"| {case} | {ems:.3f} | {erate:.1f} {unit} | {pms:.3f} | "
-                         f"{prate:.1f} {unit} | {ems / pms:.2f} |")
+                         f"{prate:.1f} {unit} | {ems / pms:.2f} | {floor} |")
         else:
-            lines.append(f"| {case} | (not run) | | {pms:.3f} | {prate:.1f} {unit} | |")
+            why = "unsupported" if case in unsupported else "not run"
+            lines.append(f"| {case} | ({why}) | | {pms:.3f} | {prate:.1f} {unit} | | |")
+    lines += ["", "gelu(x*a+b), 64M f32, fused by each framework (ms):", ""]
+    if "gelu_affine_64M_f32" in emily:
+        lines.append(f"- Emily (one NVRTC kernel): {emily['gelu_affine_64M_f32'][0]:.3f}")
+    for name in ("torch.compile", "jax.jit"):
+        v = fused.get(name)
+        lines.append(f"- {name}: {v:.3f}" if isinstance(v, float) else f"- {name}: {v}")
+    if "jax" in fused:
+        lines.append(f"- (JAX {fused['jax']}, wall clock around a blocked call)")
     md = "\n".join(lines) + "\n"
     with open(args.out, "w") as f:
         f.write(md)

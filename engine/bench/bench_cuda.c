@@ -1,7 +1,10 @@
 /* bench_cuda.c — the CUDA backend on the cases bench/run_gpu.py compares
  * with PyTorch: device-to-device copy (the memory floor), gelu(x*a+b) on
- * 64M f32 (one fused kernel), softmax 8192x8192 f32, sum of 256M f32,
- * matmul bf16 8192^3 and f32 4096^3 (no TF32).
+ * 64M f32 (one fused kernel), softmax 8192x8192 f32, layer_norm and
+ * rms_norm over 16384x4096 bf16 (with weight, and bias for layer_norm),
+ * sum of 256M f32, matmul bf16 8192^3 and f32 4096^3 (no TF32), conv2d
+ * 3x3 (pad 1) on [32,64,56,56] f32 with 64 output channels, sort of 16M
+ * f32. A case whose op the backend lacks prints "case,unsupported".
  *
  * Each repetition builds the graph again (arrays are immutable) and times
  * em_eval, which returns once the stream is synchronized (wall clock, so
@@ -111,6 +114,43 @@ static em_status b_sum(em_array **out, em_array **in) {
 static em_status b_matmul(em_array **out, em_array **in) {
   return em_matmul(out, in[0], in[1]);
 }
+static em_status b_layer_norm(em_array **out, em_array **in) {
+  return em_layer_norm(out, in[0], in[1], in[2], 1e-5);
+}
+static em_status b_rms_norm(em_array **out, em_array **in) {
+  return em_rms_norm(out, in[0], in[1], 1e-6);
+}
+static em_status b_conv(em_array **out, em_array **in) {
+  em_conv_params p;
+  memset(&p, 0, sizeof p);
+  p.nspatial = 2;
+  for (int i = 0; i < 2; i++) {
+    p.strides[i] = 1;
+    p.pad_lo[i] = p.pad_hi[i] = 1;
+    p.input_dilation[i] = p.kernel_dilation[i] = 1;
+  }
+  p.feature_group_size = p.batch_group_size = 1;
+  return em_conv(out, in[0], in[1], &p);
+}
+static em_status b_sort(em_array **out, em_array **in) {
+  return em_sort(out, in[0], 0, false);
+}
+
+/* Runs a case whose kernel may be missing on CUDA: one probe evaluation
+ * first; EM_ERR_UNSUPPORTED prints "name,unsupported" and skips it. */
+static bool supported(const char *name, build_fn build, em_array **in) {
+  em_array *o = NULL;
+  if (build(&o, in) != EM_OK) die("build");
+  em_status st = em_eval(&o, 1);
+  em_array_release(o);
+  if (st == EM_ERR_UNSUPPORTED) {
+    printf("%s,unsupported\n", name);
+    fflush(stdout);
+    return false;
+  }
+  if (st != EM_OK) die(name);
+  return true;
+}
 
 int main(int argc, char **argv) {
   if (em_device_count(EM_DEVICE_CUDA) == 0) {
@@ -148,6 +188,21 @@ int main(int argc, char **argv) {
     printf("softmax_8192x8192_f32,%.4f,%.1f,GB/s\n", ms, 2.0 * 4 * 8192.0 * 8192 / ms / 1e6);
     em_array_release(x);
   }
+  if (!only || strstr(only, "norm")) {
+    int64_t s[2] = {16384, 4096}, d[1] = {4096};
+    em_array *in[3] = {rand_f32(2, s, EM_BF16), rand_f32(1, d, EM_BF16),
+                       rand_f32(1, d, EM_BF16)};
+    double bytes = 2.0 * 2 * 16384.0 * 4096;
+    if (supported("layer_norm_16384x4096_bf16", b_layer_norm, in)) {
+      double ms = time_case(b_layer_norm, in, 3, 20);
+      printf("layer_norm_16384x4096_bf16,%.4f,%.1f,GB/s\n", ms, bytes / ms / 1e6);
+    }
+    if (supported("rms_norm_16384x4096_bf16", b_rms_norm, in)) {
+      double ms = time_case(b_rms_norm, in, 3, 20);
+      printf("rms_norm_16384x4096_bf16,%.4f,%.1f,GB/s\n", ms, bytes / ms / 1e6);
+    }
+    for (int i = 0; i < 3; i++) em_array_release(in[i]);
+  }
   if (!only || strstr(only, "sum")) {
     int64_t n[1] = {(int64_t)1 << 28};
     em_array *x = rand_f32(1, n, EM_F32);
@@ -168,6 +223,26 @@ int main(int argc, char **argv) {
     printf("matmul_f32_4096,%.4f,%.1f,TFLOP/s\n", ms, 2.0 * 4096.0 * 4096 * 4096 / ms / 1e9);
     em_array_release(f[0]);
     em_array_release(f[1]);
+  }
+  if (!only || strstr(only, "conv")) {
+    int64_t xs[4] = {32, 64, 56, 56}, ks[4] = {64, 64, 3, 3};
+    em_array *in[2] = {rand_f32(4, xs, EM_F32), rand_f32(4, ks, EM_F32)};
+    if (supported("conv2d_3x3_32x64x56x56_f32", b_conv, in)) {
+      double ms = time_case(b_conv, in, 3, 20);
+      double flops = 2.0 * 32 * 64 * 56 * 56 * 64 * 9;
+      printf("conv2d_3x3_32x64x56x56_f32,%.4f,%.1f,TFLOP/s\n", ms, flops / ms / 1e9);
+    }
+    em_array_release(in[0]);
+    em_array_release(in[1]);
+  }
+  if (!only || strstr(only, "sort")) {
+    int64_t n[1] = {(int64_t)1 << 24};
+    em_array *x = rand_f32(1, n, EM_F32);
+    if (supported("sort_16M_f32", b_sort, &x)) {
+      double ms = time_case(b_sort, &x, 3, 20);
+      printf("sort_16M_f32,%.4f,%.1f,GB/s\n", ms, 2.0 * 4 * (double)n[0] / ms / 1e6);
+    }
+    em_array_release(x);
   }
   return 0;
 }
