@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the CUDA backend's checks on a machine with an NVIDIA GPU, in one go:
 #   1. the card (nvidia-smi) and the CUDA libraries the binaries load
-#   2. engine/tests/test_cuda, the CPU-vs-CUDA differential suite
-#   3. a quick subset of it under compute-sanitizer (memcheck), if present
+#   2. engine/tests/test_cuda and test_cuda_<family>, the CPU-vs-CUDA
+#      differential suites
+#   3. a quick subset of each under compute-sanitizer (memcheck), if present
 #   4. engine/bench/bench_cuda and bench/run_gpu.py (PyTorch) -> gpu.md
 # Usage: scripts/gpu_check.sh [BIN_DIR] [OUT_DIR]
 #   BIN_DIR holds test_cuda and bench_cuda (default: build); a libs.tar.xz
@@ -37,13 +38,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 nvidia-smi >"$OUT_DIR/nvidia-smi.txt" 2>&1
 ldd "$BIN/test_cuda" | grep -E "cuda|cublas|nvrtc|blas|lapack|not found" | tee -a "$SUM"
 
-say "== test_cuda"
-start=$(date +%s)
-timeout "${TEST_LIMIT:-400}" "$BIN/test_cuda" >"$OUT_DIR/test_cuda.log" 2>&1
-rc=$?
-say "test_cuda: exit $rc in $(($(date +%s) - start)) s"
-grep -E "checks|SKIPPED|unsupported on CUDA|done" "$OUT_DIR/test_cuda.log" | tail -5 | tee -a "$SUM"
-grep -m 40 "FAIL" "$OUT_DIR/test_cuda.log" | tee -a "$SUM"
+# Every CUDA differential test: test_cuda (elementwise, reductions, dot,
+# rows, movement, CUDA-only cases) and the per-family test_cuda_<family>.
+for t in "$BIN"/test_cuda "$BIN"/test_cuda_*; do
+  [[ -x "$t" ]] || continue
+  name=$(basename "$t")
+  say "== $name"
+  start=$(date +%s)
+  timeout "${TEST_LIMIT:-400}" "$t" >"$OUT_DIR/$name.log" 2>&1
+  rc=$?
+  say "$name: exit $rc in $(($(date +%s) - start)) s"
+  grep -E "checks|SKIPPED|unsupported on CUDA|done" "$OUT_DIR/$name.log" | tail -5 | tee -a "$SUM"
+  grep -m 30 "FAIL" "$OUT_DIR/$name.log" | tee -a "$SUM"
+done
 
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer \
   /usr/local/cuda/compute-sanitizer/compute-sanitizer /opt/nvidia/*/compute-sanitizer \
@@ -52,11 +59,15 @@ SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer \
 if [[ "${SKIP_SANITIZER:-0}" != 1 && -n "$SAN" ]]; then
   say "== compute-sanitizer memcheck (quick subset): $SAN"
   start=$(date +%s)
-  EMILY_TEST_QUICK=1 EMILY_TEST_THREADS=2 timeout "${SANITIZER_LIMIT:-150}" \
-    "$SAN" --tool memcheck --error-exitcode 3 "$BIN/test_cuda" \
-    >"$OUT_DIR/sanitizer.log" 2>&1
-  rc=$?
-  say "compute-sanitizer: exit $rc in $(($(date +%s) - start)) s (124: time limit)"
+  : >"$OUT_DIR/sanitizer.log"
+  for t in "$BIN"/test_cuda "$BIN"/test_cuda_*; do
+    [[ -x "$t" ]] || continue
+    EMILY_TEST_QUICK=1 EMILY_TEST_THREADS=2 timeout "${SANITIZER_LIMIT:-150}" \
+      "$SAN" --tool memcheck --error-exitcode 3 "$t" >>"$OUT_DIR/sanitizer.log" 2>&1
+    rc=$?
+    say "compute-sanitizer $(basename "$t"): exit $rc (124: time limit)"
+  done
+  say "compute-sanitizer: all in $(($(date +%s) - start)) s"
   grep -E "ERROR SUMMARY|checks," "$OUT_DIR/sanitizer.log" | tail -3 | tee -a "$SUM"
   grep -m 10 -A6 "Invalid\|Error" "$OUT_DIR/sanitizer.log" | head -40 | tee -a "$SUM"
 else
