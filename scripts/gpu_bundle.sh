@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds what scripts/gpu_check.sh runs on a GPU machine, here (a machine
+# with the CUDA toolkit, GPU or not), into one folder that can travel:
+#   .gpu/test_cuda, .gpu/test_cuda_<family>, .gpu/bench_cuda
+#   .gpu/libs.tar.xz   the Debian libraries they load that a GPU machine
+#                      (Ubuntu, CUDA installed) may lack: OpenBLAS, LAPACK(E)
+# Then, on the GPU machine, from the repository root:
+#   scripts/gpu_check.sh .gpu "$OUT"
+# Usage: scripts/gpu_bundle.sh [BUILD_DIR] (default build-gpu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-gpu}
+JOBS=${JOBS:-$(nproc)}
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEMILY_CUDA=ON \
+  -DEMILY_NIF=OFF >/dev/null
+targets=(bench_cuda)
+for src in engine/tests/test_cuda*.c; do targets+=("$(basename "$src" .c)"); done
+cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}"
+rm -rf .gpu && mkdir -p .gpu
+for t in "${targets[@]}"; do cp "$BUILD/$t" .gpu/; done
+# Non-CUDA shared libraries the binaries load, as resolved here.
+libs=$(ldd "$BUILD/test_cuda" | awk '/=> \// {print $3}' |
+  grep -E "openblas|lapack|blas|gfortran|quadmath|tmglib" || true)
+mkdir -p .gpu/libs
+for l in $libs; do cp -L "$l" .gpu/libs/; done
+tar cJf .gpu/libs.tar.xz -C .gpu/libs .
+rm -rf .gpu/libs
+du -sh .gpu
