@@ -1,7 +1,10 @@
 /* test_cuda.c — the CUDA backend against the CPU backend (differential):
  * the same random inputs go through the same op on {CPU} and {CUDA, 0} and
  * the results are compared with per-dtype tolerances, for every op the
- * CUDA backend implements, across dtypes and shape kinds (scalar,
+ * CUDA backend implements, across all 20 dtypes (the narrow s2 s4 u2 u4
+ * f8 f8_e4m3fn included: s2..u4 go in and out packed and compare exactly,
+ * f8 compares codes, one ulp apart where rounding may differ) and shape
+ * kinds (scalar,
  * zero-size, broadcast, non-contiguous views, large); then CUDA-only cases:
  * concurrent streams, out-of-memory, memory statistics, transfers and an
  * array of more than 2^31 elements.
@@ -27,6 +30,88 @@
 int em_cu_jit_selfcheck(int verbose);
 
 #include "cuda_diff.h"
+#include "cpu/subbyte.h"
+
+/* ---- narrow dtypes (s2 s4 u2 u4 f8 f8_e4m3fn) --------------------------------------- */
+
+/* prand, with s2..u4 generated in range and handed over packed (the host
+ * layout of em_array_from_data). */
+static pair nprand(em_dtype t, int nd, const int64_t *shape, rng *r, int mode) {
+  if (!em_dtype_is_subbyte(t)) return prand(t, nd, shape, r, mode);
+  int64_t n = 1;
+  for (int i = 0; i < nd; i++) n *= shape[i];
+  uint8_t *h = host_rand(em_subbyte_base(t), n, r, mode);
+  em_subbyte_wrap(t, h, n);
+  size_t nb = ((size_t)n * (size_t)em_dtype_bits(t) + 7) / 8;
+  uint8_t *pk = calloc(nb ? nb : 1, 1);
+  em_subbyte_pack(t, h, pk, n);
+  pair p = {NULL, NULL};
+  em_status st = em_array_from_data(&p.c, t, nd, shape, pk, nb, CPU);
+  record(st == EM_OK, "from_data %s (packed) on cpu: %s", em_dtype_name(t), em_last_error());
+  st = em_array_from_data(&p.g, t, nd, shape, pk, nb, CU);
+  record(st == EM_OK, "from_data %s (packed) on cuda: %s", em_dtype_name(t), em_last_error());
+  free(h);
+  free(pk);
+  return p;
+}
+
+/* check_pair for every output dtype: s2..u4 compare their packed bytes
+ * exactly; f8 / f8_e4m3fn compare codes, NaN equal to NaN, and where cls
+ * allows rounding differences, one code (one ulp) apart. */
+static void ncheck(const char *what, em_array *rc, em_array *rg, int cls, double atol) {
+  if (!rc || !rg || !em_dtype_is_narrow(rc->dtype)) {
+    check_pair(what, rc, rg, cls, atol);
+    return;
+  }
+  em_status sc = em_eval(&rc, 1);
+  record(sc == EM_OK, "%s: CPU eval: %s", what, em_last_error());
+  em_status sg = eval_cuda(rg);
+  if (sg == EM_ERR_UNSUPPORTED) {
+    unsupported(what);
+    return;
+  }
+  record(sg == EM_OK, "%s: CUDA eval: %s", what, em_last_error());
+  if (sc != EM_OK || sg != EM_OK) return;
+  record(rc->dtype == rg->dtype && rc->size == rg->size, "%s: dtype/size", what);
+  const uint8_t *hc = em_array_data(rc), *hg = em_array_data(rg);
+  record(hc && hg, "%s: array_data: %s", what, em_last_error());
+  if (!hc || !hg) return;
+  em_dtype t = rc->dtype;
+  int bad = 0;
+  if (em_dtype_is_subbyte(t)) {
+    size_t nb = em_array_nbytes(rc);
+    if (memcmp(hc, hg, nb)) {
+      int8_t *uc = malloc((size_t)rc->size + 1), *ug = malloc((size_t)rc->size + 1);
+      em_subbyte_unpack(t, hc, uc, rc->size);
+      em_subbyte_unpack(t, hg, ug, rc->size);
+      for (int64_t i = 0; i < rc->size; i++)
+        if (uc[i] != ug[i] && bad++ < 3)
+          record(false, "%s [%s] element %lld: got %d want %d", what, em_dtype_name(t),
+                 (long long)i, ug[i], uc[i]);
+      if (!bad) record(false, "%s [%s]: packed padding bits differ", what, em_dtype_name(t));
+      free(uc);
+      free(ug);
+      return;
+    }
+    record(true, "");
+    return;
+  }
+  em_unary_kernel dec = em_cpu_cast_kernel(t, EM_F32);
+  for (int64_t i = 0; i < rc->size; i++) {
+    uint8_t a = hg[i], b = hc[i];
+    if (a == b) continue;
+    float fa, fb;
+    dec(&a, &fa, 1);
+    dec(&b, &fb, 1);
+    bool ok = (fa != fa && fb != fb) || fa == fb;
+    if (!ok && cls > 0)
+      ok = ((a ^ b) & 0x80u) == 0 && (a > b ? a - b : b - a) == 1;
+    if (!ok && bad++ < 3)
+      record(false, "%s [%s] element %lld: got 0x%02x (%g) want 0x%02x (%g)", what,
+             em_dtype_name(t), (long long)i, a, fa, b, fb);
+  }
+  if (!bad) record(true, "");
+}
 
 /* ---- elementwise --------------------------------------------------------------- */
 
@@ -75,7 +160,7 @@ static bool exact_binary(em_op op, em_dtype t) {
 
 static void t_unary(em_dtype t, rng *r) {
   int64_t shape[2] = {37, 29};
-  pair x = prand(t, 2, shape, r, M_GENERAL);
+  pair x = nprand(t, 2, shape, r, M_GENERAL);
   for (size_t k = 0; k < sizeof UN / sizeof UN[0]; k++) {
     if (em_unary_out_dtype(UN[k].op, t) < 0) continue;
     for (int lay = 0; lay < (quick ? 1 : 2); lay++) {
@@ -86,7 +171,7 @@ static void t_unary(em_dtype t, rng *r) {
       char what[96];
       snprintf(what, sizeof what, "%s %s%s", UN[k].name, em_dtype_name(t),
                lay ? " (transposed)" : "");
-      check_pair(what, rc, rg, exact_unary(UN[k].op, t) ? 0 : 2, 0);
+      ncheck(what, rc, rg, exact_unary(UN[k].op, t) ? 0 : 2, 0);
       em_array_release(rc);
       em_array_release(rg);
       prelease(v);
@@ -97,8 +182,8 @@ static void t_unary(em_dtype t, rng *r) {
 
 static void t_binary(em_dtype t, rng *r) {
   int64_t shape[2] = {37, 29}, row[1] = {29};
-  pair a = prand(t, 2, shape, r, M_GENERAL), b = prand(t, 2, shape, r, M_GENERAL);
-  pair brow = prand(t, 1, row, r, M_GENERAL), bs = prand(t, 0, NULL, r, M_FINITE);
+  pair a = nprand(t, 2, shape, r, M_GENERAL), b = nprand(t, 2, shape, r, M_GENERAL);
+  pair brow = nprand(t, 1, row, r, M_GENERAL), bs = nprand(t, 0, NULL, r, M_FINITE);
   for (size_t k = 0; k < sizeof BIN / sizeof BIN[0]; k++) {
     if (em_binary_out_dtype(BIN[k].op, t) < 0) continue;
     /* same shape, broadcast row (a strided leaf), scalar, sliced views */
@@ -113,7 +198,7 @@ static void t_binary(em_dtype t, rng *r) {
       static const char *fn[] = {"", " (broadcast row)", " (scalar)", " (sliced)"};
       char what[96];
       snprintf(what, sizeof what, "%s %s%s", BIN[k].name, em_dtype_name(t), fn[form]);
-      check_pair(what, rc, rg, exact_binary(BIN[k].op, t) ? 0 : 2, 0);
+      ncheck(what, rc, rg, exact_binary(BIN[k].op, t) ? 0 : 2, 0);
       em_array_release(rc);
       em_array_release(rg);
       prelease(x);
@@ -128,8 +213,8 @@ static void t_binary(em_dtype t, rng *r) {
 
 static void t_cast_select(em_dtype t, rng *r) {
   int64_t shape[2] = {13, 41};
-  pair x = prand(t, 2, shape, r, M_GENERAL);
-  for (int to = 0; to <= EM_C128; to++) {
+  pair x = nprand(t, 2, shape, r, M_GENERAL);
+  for (int to = 0; to < EM_DTYPE_COUNT; to++) {
     for (int lay = 0; lay < (quick ? 1 : 2); lay++) {
       pair v = layout(x, lay ? L_TRANSPOSED : L_CONTIG);
       em_array *rc = NULL, *rg = NULL;
@@ -138,35 +223,35 @@ static void t_cast_select(em_dtype t, rng *r) {
       char what[96];
       snprintf(what, sizeof what, "as_type %s -> %s%s", em_dtype_name(t),
                em_dtype_name((em_dtype)to), lay ? " (transposed)" : "");
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       prelease(v);
     }
   }
   /* select with a u8 predicate and a non-u8 one; clip */
-  pair p = prand(EM_U8, 2, shape, r, M_TIES), y = prand(t, 2, shape, r, M_GENERAL);
-  pair ps = prand(t, 2, shape, r, M_TIES);
+  pair p = nprand(EM_U8, 2, shape, r, M_TIES), y = nprand(t, 2, shape, r, M_GENERAL);
+  pair ps = nprand(t, 2, shape, r, M_TIES);
   em_array *rc = NULL, *rg = NULL;
   em_select(&rc, p.c, x.c, y.c);
   em_select(&rg, p.g, x.g, y.g);
   char what[96];
   snprintf(what, sizeof what, "select %s", em_dtype_name(t));
-  check_pair(what, rc, rg, 0, 0);
+  ncheck(what, rc, rg, 0, 0);
   em_array_release(rc);
   em_array_release(rg);
   em_select(&rc, ps.c, x.c, y.c);
   em_select(&rg, ps.g, x.g, y.g);
   snprintf(what, sizeof what, "select (%s predicate)", em_dtype_name(t));
-  check_pair(what, rc, rg, 0, 0);
+  ncheck(what, rc, rg, 0, 0);
   em_array_release(rc);
   em_array_release(rg);
   if (em_binary_out_dtype(EM_OP_max, t) >= 0) {
-    pair lo = prand(t, 0, NULL, r, M_FINITE), hi = prand(t, 1, shape + 1, r, M_FINITE);
+    pair lo = nprand(t, 0, NULL, r, M_FINITE), hi = nprand(t, 1, shape + 1, r, M_FINITE);
     em_clip(&rc, x.c, lo.c, hi.c);
     em_clip(&rg, x.g, lo.g, hi.g);
     snprintf(what, sizeof what, "clip %s", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     prelease(lo);
@@ -214,7 +299,7 @@ static void t_reduce(em_dtype t, rng *r) {
              : M_GENERAL;
     for (int c = 0; c < ncases; c++) {
       if (RED[k].op == EM_OP_product && cases[c].shape != s3) continue;
-      pair x = prand(t, cases[c].nd, cases[c].shape, r, mode);
+      pair x = nprand(t, cases[c].nd, cases[c].shape, r, mode);
       em_array *rc = NULL, *rg = NULL;
       const int *ax = cases[c].naxes ? cases[c].axes : NULL;
       RED[k].f(&rc, x.c, cases[c].naxes, ax, cases[c].keep);
@@ -230,7 +315,7 @@ static void t_reduce(em_dtype t, rng *r) {
         at = (t == EM_F16 ? 1e-3 : t == EM_BF16 ? 8e-3 : t == EM_F32 || t == EM_C64 ? 1e-6 : 1e-13) *
              4.0 * (double)rlen;
       }
-      check_pair(what, rc, rg, cls, at);
+      ncheck(what, rc, rg, cls, at);
       em_array_release(rc);
       em_array_release(rg);
       prelease(x);
@@ -242,7 +327,7 @@ static void t_reduce(em_dtype t, rng *r) {
     for (int tie = 0; tie < 2; tie++)
       for (int axis = -1; axis < 3; axis++) {
         if (quick && axis > 0) continue;
-        pair x = prand(t, 3, s3, r, M_TIES);
+        pair x = nprand(t, 3, s3, r, M_TIES);
         em_array *rc = NULL, *rg = NULL;
         if (op == 0) {
           em_argmax(&rc, x.c, axis, false, tie);
@@ -254,7 +339,7 @@ static void t_reduce(em_dtype t, rng *r) {
         char what[96];
         snprintf(what, sizeof what, "%s %s axis %d tie_high %d", op ? "argmin" : "argmax",
                  em_dtype_name(t), axis, tie);
-        check_pair(what, rc, rg, 0, 0);
+        ncheck(what, rc, rg, 0, 0);
         em_array_release(rc);
         em_array_release(rg);
         prelease(x);
@@ -273,10 +358,10 @@ static void *sweep(void *arg) {
   tl_stream = s;
   for (;;) {
     int t = atomic_fetch_add(&g_next_dtype, 1);
-    if (t > EM_C128) break;
+    if (t >= EM_DTYPE_COUNT) break;
     /* quick: a representative subset of dtypes */
     if (quick && t != EM_U8 && t != EM_S32 && t != EM_F16 && t != EM_F32 &&
-        t != EM_C64)
+        t != EM_C64 && t != EM_S4 && t != EM_F8)
       continue;
     rng r = {0x9e3779b97f4a7c15ull ^ ((uint64_t)t * 0x1234567ull + 1)};
     t_unary((em_dtype)t, &r);
@@ -293,7 +378,7 @@ static void *sweep(void *arg) {
 /* ---- creation and data movement --------------------------------------------------------- */
 
 static void t_creation(rng *r) {
-  for (int ti = 0; ti <= EM_C128; ti++) {
+  for (int ti = 0; ti < EM_DTYPE_COUNT; ti++) {
     em_dtype t = (em_dtype)ti;
     int64_t shape[3] = {3, 5, 7};
     unsigned char *v = host_rand(t, 1, r, M_FINITE);
@@ -302,7 +387,7 @@ static void t_creation(rng *r) {
     em_full(&rc, t, 3, shape, v, CPU);
     em_full(&rg, t, 3, shape, v, CU);
     snprintf(what, sizeof what, "full %s", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     free(v);
@@ -310,7 +395,7 @@ static void t_creation(rng *r) {
       em_iota(&rc, t, 3, shape, axis, CPU);
       em_iota(&rg, t, 3, shape, axis, CU);
       snprintf(what, sizeof what, "iota %s axis %d", em_dtype_name(t), axis);
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
     }
@@ -318,29 +403,29 @@ static void t_creation(rng *r) {
     em_iota(&rc, t, 1, big, 0, CPU);
     em_iota(&rg, t, 1, big, 0, CU);
     snprintf(what, sizeof what, "iota %s [300]", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     em_eye(&rc, t, 3, shape, CPU);
     em_eye(&rg, t, 3, shape, CU);
     snprintf(what, sizeof what, "eye %s", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     /* scalar and zero-size */
     em_full_scalar(&rc, t, 2.5, CPU);
     em_full_scalar(&rg, t, 2.5, CU);
     snprintf(what, sizeof what, "full scalar %s", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     int64_t z[2] = {0, 5};
-    pair e = prand(t, 2, z, r, M_GENERAL);
+    pair e = nprand(t, 2, z, r, M_GENERAL);
     em_exp(&rc, e.c);
     em_exp(&rg, e.g);
     if (rc && rg) {
       snprintf(what, sizeof what, "exp of zero-size %s", em_dtype_name(t));
-      check_pair(what, rc, rg, 2, 0);
+      ncheck(what, rc, rg, 2, 0);
     }
     em_array_release(rc);
     em_array_release(rg);
@@ -349,12 +434,13 @@ static void t_creation(rng *r) {
 }
 
 static void t_movement(rng *r) {
-  static const em_dtype ts[] = {EM_U8, EM_S16, EM_F32, EM_F64, EM_BF16, EM_C64, EM_C128};
+  static const em_dtype ts[] = {EM_U8, EM_S16, EM_F32, EM_F64, EM_BF16, EM_C64, EM_C128,
+                                EM_S4, EM_U2, EM_F8, EM_F8_E4M3FN};
   for (size_t ti = 0; ti < sizeof ts / sizeof ts[0]; ti++) {
     em_dtype t = ts[ti];
     char what[96];
     int64_t shape[3] = {4, 9, 6};
-    pair x = prand(t, 3, shape, r, M_FINITE);
+    pair x = nprand(t, 3, shape, r, M_FINITE);
     em_array *rc = NULL, *rg = NULL;
     /* copy of a transposed view, reshape of a non-contiguous view */
     for (int lay = 1; lay < 3; lay++) {
@@ -362,14 +448,14 @@ static void t_movement(rng *r) {
       em_copy(&rc, v.c);
       em_copy(&rg, v.g);
       snprintf(what, sizeof what, "copy %s layout %d", em_dtype_name(t), lay);
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       int64_t flat[1] = {v.c->size};
       em_reshape(&rc, v.c, 1, flat);
       em_reshape(&rg, v.g, 1, flat);
       snprintf(what, sizeof what, "reshape %s layout %d", em_dtype_name(t), lay);
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       prelease(v);
@@ -382,20 +468,20 @@ static void t_movement(rng *r) {
     em_negate(&rc, vc);
     em_negate(&rg, vg);
     snprintf(what, sizeof what, "negate of reversed %s", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     em_array_release(vc);
     em_array_release(vg);
     /* pad: positive, negative and interior */
-    pair pv = prand(t, 0, NULL, r, M_FINITE);
+    pair pv = nprand(t, 0, NULL, r, M_FINITE);
     int64_t lo[3] = {1, -2, 0}, hi[3] = {0, 3, -1}, in[3] = {1, 0, 2};
     for (int lay = 0; lay < 2; lay++) {
       pair v = layout(x, lay ? L_SLICED : L_CONTIG);
       em_pad(&rc, v.c, pv.c, lo, hi, in);
       em_pad(&rg, v.g, pv.g, lo, hi, in);
       snprintf(what, sizeof what, "pad %s layout %d", em_dtype_name(t), lay);
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       prelease(v);
@@ -403,7 +489,7 @@ static void t_movement(rng *r) {
     /* concatenate: contiguous inputs and a reversed view */
     {
       int64_t s2[3] = {4, 2, 6};
-      pair y = prand(t, 3, s2, r, M_FINITE);
+      pair y = nprand(t, 3, s2, r, M_FINITE);
       int r0 = 0;
       em_array *xtt_c = NULL, *xtt_g = NULL; /* reversed: negative strides */
       em_reverse(&xtt_c, x.c, 1, &r0);
@@ -412,7 +498,7 @@ static void t_movement(rng *r) {
       em_concatenate(&rc, lc, 3, 1);
       em_concatenate(&rg, lg, 3, 1);
       snprintf(what, sizeof what, "concatenate %s", em_dtype_name(t));
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       em_array_release(xtt_c);
@@ -434,23 +520,23 @@ static void t_movement(rng *r) {
       em_slice_dynamic(&rc, x.c, sc, len, step);
       em_slice_dynamic(&rg, x.g, sg, len, step);
       snprintf(what, sizeof what, "slice_dynamic %s", em_dtype_name(t));
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       int64_t us[3] = {2, 3, 4};
-      pair u = prand(t, 3, us, r, M_FINITE);
+      pair u = nprand(t, 3, us, r, M_FINITE);
       pair ut = layout(u, L_SLICED);
       int64_t start[3] = {1, 8, -1};
       em_put_slice(&rc, x.c, u.c, start);
       em_put_slice(&rg, x.g, u.g, start);
       snprintf(what, sizeof what, "put_slice %s", em_dtype_name(t));
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       em_put_slice_dynamic(&rc, x.c, ut.c, sc);
       em_put_slice_dynamic(&rg, x.g, ut.g, sg);
       snprintf(what, sizeof what, "put_slice_dynamic (sliced update) %s", em_dtype_name(t));
-      check_pair(what, rc, rg, 0, 0);
+      ncheck(what, rc, rg, 0, 0);
       em_array_release(rc);
       em_array_release(rg);
       prelease(u);
@@ -465,11 +551,11 @@ static void t_movement(rng *r) {
   }
   /* bitcast */
   int64_t n[1] = {100};
-  pair f = prand(EM_F32, 1, n, r, M_GENERAL);
+  pair f = nprand(EM_F32, 1, n, r, M_GENERAL);
   em_array *rc = NULL, *rg = NULL;
   em_bitcast(&rc, f.c, EM_U32);
   em_bitcast(&rg, f.g, EM_U32);
-  check_pair("bitcast f32 -> u32", rc, rg, 0, 0);
+  ncheck("bitcast f32 -> u32", rc, rg, 0, 0);
   em_array_release(rc);
   em_array_release(rg);
   prelease(f);
@@ -484,41 +570,41 @@ static void t_dot(rng *r) {
     double at = t == EM_F16 ? 3e-2 : t == EM_BF16 ? 0.25 : t == EM_F32 || t == EM_C64 ? 1e-4 : 1e-11;
     char what[96];
     int64_t sa[3] = {2, 33, 65}, sb[3] = {2, 65, 47};
-    pair a = prand(t, 3, sa, r, M_UNIT), b = prand(t, 3, sb, r, M_UNIT);
+    pair a = nprand(t, 3, sa, r, M_UNIT), b = nprand(t, 3, sb, r, M_UNIT);
     em_array *rc = NULL, *rg = NULL;
     em_matmul(&rc, a.c, b.c);
     em_matmul(&rg, a.g, b.g);
     snprintf(what, sizeof what, "matmul %s [2,33,65]x[2,65,47]", em_dtype_name(t));
-    check_pair(what, rc, rg, 1, at);
+    ncheck(what, rc, rg, 1, at);
     em_array_release(rc);
     em_array_release(rg);
     /* contracting a's first axis and b's last (transposed operands) */
     int64_t sa2[2] = {40, 31}, sb2[2] = {23, 40};
-    pair a2 = prand(t, 2, sa2, r, M_UNIT), b2 = prand(t, 2, sb2, r, M_UNIT);
+    pair a2 = nprand(t, 2, sa2, r, M_UNIT), b2 = nprand(t, 2, sb2, r, M_UNIT);
     int ca = 0, cb = 1;
     em_dot(&rc, a2.c, 1, &ca, 0, NULL, b2.c, 1, &cb, 0, NULL);
     em_dot(&rg, a2.g, 1, &ca, 0, NULL, b2.g, 1, &cb, 0, NULL);
     snprintf(what, sizeof what, "dot %s transposed operands", em_dtype_name(t));
-    check_pair(what, rc, rg, 1, at);
+    ncheck(what, rc, rg, 1, at);
     em_array_release(rc);
     em_array_release(rg);
     /* a non-contiguous operand that needs a copy (sliced) and K = 0 */
     pair a3 = layout(a2, L_SLICED);
     int64_t sb3[2] = {15, 9};
-    pair b3 = prand(t, 2, sb3, r, M_UNIT);
+    pair b3 = nprand(t, 2, sb3, r, M_UNIT);
     int c1 = 1, c0 = 0;
     em_dot(&rc, a3.c, 1, &c1, 0, NULL, b3.c, 1, &c0, 0, NULL);
     em_dot(&rg, a3.g, 1, &c1, 0, NULL, b3.g, 1, &c0, 0, NULL);
     snprintf(what, sizeof what, "dot %s sliced operand", em_dtype_name(t));
-    check_pair(what, rc, rg, 1, at);
+    ncheck(what, rc, rg, 1, at);
     em_array_release(rc);
     em_array_release(rg);
     int64_t z1[2] = {3, 0}, z2[2] = {0, 4};
-    pair za = prand(t, 2, z1, r, M_UNIT), zb = prand(t, 2, z2, r, M_UNIT);
+    pair za = nprand(t, 2, z1, r, M_UNIT), zb = nprand(t, 2, z2, r, M_UNIT);
     em_matmul(&rc, za.c, zb.c);
     em_matmul(&rg, za.g, zb.g);
     snprintf(what, sizeof what, "matmul %s K=0", em_dtype_name(t));
-    check_pair(what, rc, rg, 0, 0);
+    ncheck(what, rc, rg, 0, 0);
     em_array_release(rc);
     em_array_release(rg);
     prelease(a);
@@ -530,18 +616,76 @@ static void t_dot(rng *r) {
     prelease(za);
     prelease(zb);
   }
-  /* integer dot: no CUDA kernel yet, must fail cleanly */
-  int64_t s[2] = {4, 4};
-  pair ia = prand(EM_S32, 2, s, r, M_TIES);
-  em_array *rg = NULL;
-  em_matmul(&rg, ia.g, ia.g);
-  em_status st = eval_cuda(rg);
-  record(st == EM_OK || st == EM_ERR_UNSUPPORTED, "s32 dot: %s", em_last_error());
-  if (st == EM_ERR_UNSUPPORTED)
-    record(strstr(em_last_error(), "dot") != NULL, "s32 dot message names the op: %s",
-           em_last_error());
-  em_array_release(rg);
-  prelease(ia);
+  /* integer dots (wrap-around, exact) and f8 (through f32, one rounding) */
+  static const em_dtype it[] = {EM_U8, EM_U16, EM_U32, EM_U64, EM_S8, EM_S16, EM_S32,
+                                EM_S64, EM_S2, EM_S4, EM_U2, EM_U4, EM_F8, EM_F8_E4M3FN};
+  for (size_t ti = 0; ti < sizeof it / sizeof it[0]; ti++) {
+    em_dtype t = it[ti];
+    bool f8 = em_dtype_is_f8(t);
+    int mode = f8 ? M_UNIT : M_GENERAL;
+    char what[96];
+    em_array *rc = NULL, *rg = NULL;
+    /* batched, odd sizes (partial tiles), K > one tile */
+    int64_t sa[3] = {3, 37, 70}, sb[3] = {3, 70, 45};
+    pair a = nprand(t, 3, sa, r, mode), b = nprand(t, 3, sb, r, mode);
+    em_matmul(&rc, a.c, b.c);
+    em_matmul(&rg, a.g, b.g);
+    snprintf(what, sizeof what, "matmul %s [3,37,70]x[3,70,45]", em_dtype_name(t));
+    ncheck(what, rc, rg, f8 ? 1 : 0, 0);
+    em_array_release(rc);
+    em_array_release(rg);
+    /* transposed operands: a's first axis and b's last contract */
+    int64_t sa2[2] = {40, 31}, sb2[2] = {23, 40};
+    pair a2 = nprand(t, 2, sa2, r, mode), b2 = nprand(t, 2, sb2, r, mode);
+    int ca = 0, cb = 1;
+    em_dot(&rc, a2.c, 1, &ca, 0, NULL, b2.c, 1, &cb, 0, NULL);
+    em_dot(&rg, a2.g, 1, &ca, 0, NULL, b2.g, 1, &cb, 0, NULL);
+    snprintf(what, sizeof what, "dot %s transposed operands", em_dtype_name(t));
+    ncheck(what, rc, rg, f8 ? 1 : 0, 0);
+    em_array_release(rc);
+    em_array_release(rg);
+    /* a sliced operand (copied) */
+    pair a3 = layout(a2, L_SLICED);
+    int64_t sb3[2] = {15, 9};
+    pair b3 = nprand(t, 2, sb3, r, mode);
+    int c1 = 1, c0 = 0;
+    em_dot(&rc, a3.c, 1, &c1, 0, NULL, b3.c, 1, &c0, 0, NULL);
+    em_dot(&rg, a3.g, 1, &c1, 0, NULL, b3.g, 1, &c0, 0, NULL);
+    snprintf(what, sizeof what, "dot %s sliced operand", em_dtype_name(t));
+    ncheck(what, rc, rg, f8 ? 1 : 0, 0);
+    em_array_release(rc);
+    em_array_release(rg);
+    /* K = 0 */
+    int64_t z1[2] = {3, 0}, z2[2] = {0, 4};
+    pair za = nprand(t, 2, z1, r, mode), zb = nprand(t, 2, z2, r, mode);
+    em_matmul(&rc, za.c, zb.c);
+    em_matmul(&rg, za.g, zb.g);
+    snprintf(what, sizeof what, "matmul %s K=0", em_dtype_name(t));
+    ncheck(what, rc, rg, 0, 0);
+    em_array_release(rc);
+    em_array_release(rg);
+    prelease(a);
+    prelease(b);
+    prelease(a2);
+    prelease(b2);
+    prelease(a3);
+    prelease(b3);
+    prelease(za);
+    prelease(zb);
+  }
+  /* a large integer GEMM (many tiles, K of several tiles, big sums that wrap) */
+  if (!quick) {
+    int64_t sa[2] = {300, 513}, sb[2] = {513, 257};
+    pair a = nprand(EM_S32, 2, sa, r, M_GENERAL), b = nprand(EM_S32, 2, sb, r, M_GENERAL);
+    em_array *rc = NULL, *rg = NULL;
+    em_matmul(&rc, a.c, b.c);
+    em_matmul(&rg, a.g, b.g);
+    ncheck("matmul s32 [300,513]x[513,257]", rc, rg, 0, 0);
+    em_array_release(rc);
+    em_array_release(rg);
+    prelease(a);
+    prelease(b);
+  }
 }
 
 static void t_rows(rng *r) {
@@ -552,8 +696,8 @@ static void t_rows(rng *r) {
     for (int si = 0; si < 4; si++) {
       if (quick && si) continue;
       const int64_t *sh = shapes[si];
-      pair x = prand(t, 2, sh, r, M_FINITE);
-      pair w = prand(t, 1, sh + 1, r, M_FINITE), b = prand(t, 1, sh + 1, r, M_FINITE);
+      pair x = nprand(t, 2, sh, r, M_FINITE);
+      pair w = nprand(t, 1, sh + 1, r, M_FINITE), b = nprand(t, 1, sh + 1, r, M_FINITE);
       char what[96];
       for (int op = 0; op < 6; op++) {
         em_array *rc = NULL, *rg = NULL;
@@ -568,7 +712,7 @@ static void t_rows(rng *r) {
         snprintf(what, sizeof what, "row op %d %s [%lld,%lld]", op, em_dtype_name(t),
                  (long long)sh[0], (long long)sh[1]);
         double at = t == EM_F16 ? 4e-3 : t == EM_BF16 ? 3e-2 : t == EM_F32 ? 2e-5 : 1e-12;
-        check_pair(what, rc, rg, 2, at * (op >= 2 && op <= 4 ? 20 : 1));
+        ncheck(what, rc, rg, 2, at * (op >= 2 && op <= 4 ? 20 : 1));
         em_array_release(rc);
         em_array_release(rg);
       }
@@ -610,21 +754,21 @@ static void t_fused_large(rng *r) {
       if (quick && si > 2) continue;
       em_dtype t = ts[ti];
       int64_t n[1] = {sizes[si]};
-      pair x = prand(t, 1, n, r, M_FINITE), a = prand(t, 0, NULL, r, M_FINITE),
-           b = prand(t, 0, NULL, r, M_FINITE);
+      pair x = nprand(t, 1, n, r, M_FINITE), a = nprand(t, 0, NULL, r, M_FINITE),
+           b = nprand(t, 0, NULL, r, M_FINITE);
       em_array *rc = NULL, *rg = NULL;
       gelu_affine(&rc, x.c, a.c, b.c);
       gelu_affine(&rg, x.g, a.g, b.g);
       char what[96];
       snprintf(what, sizeof what, "gelu(x*a+b) %s n=%lld", em_dtype_name(t), (long long)n[0]);
-      check_pair(what, rc, rg, 2, t == EM_F16 ? 4e-3 : t == EM_BF16 ? 3e-2 : 1e-5);
+      ncheck(what, rc, rg, 2, t == EM_F16 ? 4e-3 : t == EM_BF16 ? 3e-2 : 1e-5);
       em_array_release(rc);
       em_array_release(rg);
       /* a large sum */
       em_sum(&rc, x.c, 0, NULL, false);
       em_sum(&rg, x.g, 0, NULL, false);
       snprintf(what, sizeof what, "sum %s n=%lld", em_dtype_name(t), (long long)n[0]);
-      check_pair(what, rc, rg, 1, (t == EM_F16 ? 1e-3 : t == EM_BF16 ? 8e-3 : 1e-6) * 4.0 * (double)n[0]);
+      ncheck(what, rc, rg, 1, (t == EM_F16 ? 1e-3 : t == EM_BF16 ? 8e-3 : 1e-6) * 4.0 * (double)n[0]);
       em_array_release(rc);
       em_array_release(rg);
       prelease(x);
@@ -763,10 +907,41 @@ static void t_cuda_only(rng *r) {
     em_array_release(back);
     em_array_release(gt);
   }
+  /* narrow dtypes at the host boundary: s2..u4 packed both ways */
+  {
+    static const em_dtype nt[] = {EM_S2, EM_S4, EM_U2, EM_U4, EM_F8, EM_F8_E4M3FN};
+    for (size_t k = 0; k < sizeof nt / sizeof nt[0]; k++) {
+      em_dtype t = nt[k];
+      int64_t s[2] = {7, 13}; /* 91 elements: a partial last byte */
+      pair x = nprand(t, 2, s, r, M_GENERAL);
+      size_t nb = em_array_nbytes(x.c);
+      const void *hc = em_array_data(x.c), *hg = em_array_data(x.g);
+      record(hc && hg && memcmp(hc, hg, nb) == 0, "%s host bytes round trip", em_dtype_name(t));
+      unsigned char *buf = malloc(nb);
+      record(em_array_to_host(x.g, buf, nb) == EM_OK && hc && memcmp(buf, hc, nb) == 0,
+             "%s to_host: %s", em_dtype_name(t), em_last_error());
+      em_array *tt = NULL, *back = NULL, *g2 = NULL;
+      em_transpose(&tt, x.g, NULL);
+      em_copy_to_device(&back, tt, CPU);
+      em_array *tc = NULL;
+      em_transpose(&tc, x.c, NULL);
+      const void *pb = back ? em_array_data(back) : NULL, *pc = em_array_data(tc);
+      record(pb && pc && memcmp(pb, pc, nb) == 0, "%s transposed cuda -> cpu", em_dtype_name(t));
+      em_copy_to_device(&g2, x.c, CU);
+      const void *p2 = g2 ? em_array_data(g2) : NULL;
+      record(p2 && hc && memcmp(p2, hc, nb) == 0, "%s cpu -> cuda", em_dtype_name(t));
+      free(buf);
+      em_array_release(tt);
+      em_array_release(tc);
+      em_array_release(back);
+      em_array_release(g2);
+      prelease(x);
+    }
+  }
   /* unsupported ops fail cleanly and name the op */
   {
     int64_t s[1] = {8};
-    pair x = prand(EM_F32, 1, s, r, M_FINITE);
+    pair x = nprand(EM_F32, 1, s, r, M_FINITE);
     em_array *rg = NULL;
     em_cumulative_sum(&rg, x.g, 0, false);
     em_status st = eval_cuda(rg);

@@ -177,7 +177,8 @@ static const void *cuda_host_copy(em_array *a) {
   pthread_mutex_unlock(&g_graph_lock);
   if (c) return c->data;
   em_status st;
-  c = em_buffer_new(em_cpu(), (size_t)a->size * em_dtype_size(a->dtype), &st);
+  /* the host layout: s2..u4 come packed (em_cuda_download_array) */
+  c = em_buffer_new(em_cpu(), em_array_nbytes(a), &st);
   if (!c) return NULL;
   if (em_cuda_download_array(a, c->data) != EM_OK) {
     em_buffer_release(c);

@@ -134,12 +134,7 @@ em_status em_array_from_data(em_array **out, em_dtype t, int ndim,
   *out = NULL;
   TRY(check_shape("from_data", ndim, shape, t));
   TRY(check_device("from_data", dev));
-#ifdef EMILY_HAVE_CUDA
-  if (dev.type == EM_DEVICE_CUDA && (unsigned)t > (unsigned)EM_C128)
-    return em_fail(EM_ERR_UNSUPPORTED,
-                   "[from_data] %s arrays are not supported on CUDA",
-                   em_dtype_name(t));
-#else
+#ifndef EMILY_HAVE_CUDA
   if (dev.type != EM_DEVICE_CPU)
     return em_fail(EM_ERR_UNSUPPORTED, "[from_data] only CPU in this build");
 #endif
@@ -163,17 +158,23 @@ em_status em_array_from_data(em_array **out, em_dtype t, int ndim,
     free(a);
     return st;
   }
-  if (packed) em_subbyte_unpack(t, data, a->buf->data, a->size);
 #ifdef EMILY_HAVE_CUDA
-  else if (dev.type == EM_DEVICE_CUDA) { /* through pinned staging */
-    st = em_cuda_upload(dev.index, a->buf->data, data, want);
+  if (dev.type == EM_DEVICE_CUDA) { /* through pinned staging */
+    void *tmp = packed ? malloc(a->size ? (size_t)a->size : 1) : NULL;
+    if (packed && !tmp) st = em_fail(EM_ERR_OOM, "[from_data] out of host memory");
+    else if (packed) em_subbyte_unpack(t, data, tmp, a->size);
+    if (!packed || tmp)
+      st = em_cuda_upload(dev.index, a->buf->data, packed ? tmp : data,
+                          packed ? (size_t)a->size : want);
+    free(tmp);
     if (st != EM_OK) {
       em_buffer_release(a->buf);
       free(a);
       return st;
     }
-  }
+  } else
 #endif
+  if (packed) em_subbyte_unpack(t, data, a->buf->data, a->size);
   else if (want) memcpy(a->buf->data, data, want);
   a->state = EM_STATE_DONE;
   *out = a;

@@ -19,8 +19,14 @@ size_t em_cu_dtype_ok(em_dtype t) {
   return (unsigned)t <= (unsigned)EM_C128 ? em_dtype_size(t) : 0;
 }
 
+size_t em_cu_dtype_storable(em_dtype t) {
+  return (unsigned)t < (unsigned)EM_DTYPE_COUNT ? em_dtype_size(t) : 0;
+}
+
+/* The kernels of this file (copies, creation, reductions) take every
+ * dtype: the narrow ones are one byte per element in device memory. */
 static em_status dtype_check(const char *op, em_dtype t) {
-  if (em_cu_dtype_ok(t)) return EM_OK;
+  if (em_cu_dtype_storable(t)) return EM_OK;
   return em_fail(EM_ERR_UNSUPPORTED, "[%s] %s arrays are not supported on CUDA",
                  op, em_dtype_name(t));
 }

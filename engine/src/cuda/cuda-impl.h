@@ -35,8 +35,15 @@ em_status em_cu_download(int dev, void *dst, const void *src, size_t n,
 /* Reads a 0-d integer device array as int64 (clamping u64). */
 em_status em_cu_read_index(const em_array *a, int64_t *v);
 
-/* Element bytes on the device, or 0 for dtypes the backend lacks. */
+/* Element bytes on the device, or 0 for dtypes the backend lacks: the 14
+ * wide dtypes. The family kernels (indexing, sort, window, conv, fft,
+ * linalg) use it to reject the narrow ones. */
 size_t em_cu_dtype_ok(em_dtype t);
+/* Element bytes on the device of every dtype, narrow ones included (s2 s4
+ * u2 u4 f8 f8_e4m3fn: one byte per element, as on the CPU), or 0 for an
+ * invalid dtype: storage, transfers, copies/views, creation, elementwise
+ * (jit.c), reductions and dot take these. */
+size_t em_cu_dtype_storable(em_dtype t);
 /* A DONE array's contiguous copy made by the CUDA copy kernel. */
 em_status em_cu_copy_to(const em_array *src, void *dst);
 
@@ -49,6 +56,10 @@ em_status em_cu_reduce(const char *opname, const char *optmpl, em_dtype t,
 em_status em_cu_rows(em_op op, em_dtype t, const void *x, void *y,
                      const void *w, const void *b, int64_t rows, int64_t d,
                      double eps, int dev);
+/* y[i] = as_type(x[i]) from `from` to `to` for n contiguous elements
+ * (device pointers), on the thread's stream. */
+em_status em_cu_convert(em_dtype from, em_dtype to, const void *x, void *y,
+                        int64_t n, int dev);
 /* Compiles every fused/reduce/row program the generator can emit for
  * each dtype, without a GPU (tests: EMILY_CUDA_JIT_CHECK=1). Returns the
  * number of failures and prints them. */

@@ -23,6 +23,16 @@ cudaError_t em_cu_copy_launch(const void *src, void *dst, int es, int nd,
 cudaError_t em_cu_fill_launch(void *dst, int es, int64_t n, const void *value,
                               const void *value_dev, int sms, cudaStream_t s);
 
+/* Integer C[b] = A[b] B[b] with wrap-around (dot_int.cu): A is [M, K]
+ * row-major (ta: stored [K, M]), B is [K, N] (tb: [N, K]), C is [M, N];
+ * batch matrices follow each other densely. es: element bytes (1, 2, 4,
+ * 8); wrap: 0, or s2 s4 u2 u4 as 1..4 (the result is then wrapped to that
+ * width). */
+cudaError_t em_cu_dot_int_launch(const void *A, const void *B, void *C, int es,
+                                 int wrap, int64_t batch, int64_t M, int64_t N,
+                                 int64_t K, int ta, int tb, int sms,
+                                 cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

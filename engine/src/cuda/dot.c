@@ -1,7 +1,9 @@
 /* dot.c — em_dot on CUDA: f16, bf16, f32 and f64 through cuBLASLt
  * (f32 without TF32 unless EMILY_CUDA_TF32=1; f16/bf16 accumulate in f32),
- * c64 and c128 through cuBLAS's strided batched GEMM. Integer dots have no
- * CUDA kernel yet (EM_ERR_UNSUPPORTED).
+ * c64 and c128 through cuBLAS's strided batched GEMM, f8 and f8_e4m3fn as
+ * the CPU does (operands decoded to f32, an f32 GEMM, one rounding back),
+ * and every integer dtype (s2..u4 included) with the wrapping tiled kernel
+ * of dot_int.cu.
  *
  * Operands are laid out as [batch, M, K] / [batch, K, N] row-major, or
  * their transposes, without a copy when a permutation of the input already
@@ -370,11 +372,43 @@ static em_status gemm_complex(int dev, em_dtype t, const void *A, const void *B,
   return EM_OK;
 }
 
+/* Integer dot: dot_int.cu. */
+static em_status gemm_int(int dev, em_dtype t, const void *A, const void *B,
+                          void *C, int64_t batch, int64_t M, int64_t N,
+                          int64_t K, bool ta, bool tb, cudaStream_t s) {
+  int wrap = t == EM_S2 ? 1 : t == EM_S4 ? 2 : t == EM_U2 ? 3 : t == EM_U4 ? 4 : 0;
+  cudaError_t e = em_cu_dot_int_launch(A, B, C, (int)em_dtype_size(t), wrap,
+                                       batch, M, N, K, ta, tb,
+                                       em_cu_device_props(dev)->sms, s);
+  if (e != cudaSuccess) return em_cu_fail(e, "dot", "the integer dot kernel");
+  return EM_OK;
+}
+
+/* f8 / f8_e4m3fn: decoded to f32 (exact), an f32 GEMM, rounded back once. */
+static em_status gemm_f8(int dev, em_dtype t, const void *A, const void *B,
+                         void *C, int64_t batch, int64_t M, int64_t N,
+                         int64_t K, bool ta, bool tb, cudaStream_t s) {
+  em_status st = EM_OK;
+  size_t na = (size_t)(batch * M * K), nb = (size_t)(batch * K * N),
+         nc = (size_t)(batch * M * N);
+  float *a32 = em_cuda_alloc(dev, na * 4, &st), *b32 = NULL, *c32 = NULL;
+  if (a32) b32 = em_cuda_alloc(dev, nb * 4, &st);
+  if (b32) c32 = em_cuda_alloc(dev, nc * 4, &st);
+  if (c32) st = em_cu_convert(t, EM_F32, A, a32, (int64_t)na, dev);
+  if (c32 && st == EM_OK) st = em_cu_convert(t, EM_F32, B, b32, (int64_t)nb, dev);
+  if (c32 && st == EM_OK)
+    st = gemm_lt(dev, EM_F32, a32, b32, c32, batch, M, N, K, ta, tb, s);
+  if (c32 && st == EM_OK) st = em_cu_convert(EM_F32, t, c32, C, (int64_t)nc, dev);
+  if (a32) em_cuda_free(dev, a32, na * 4);
+  if (b32) em_cuda_free(dev, b32, nb * 4);
+  if (c32) em_cuda_free(dev, c32, nc * 4);
+  return st;
+}
+
 em_status em_cu_k_dot(em_array *out, const em_node *n) {
   const em_array *a = n->in[0], *b = n->in[1];
   em_dtype t = out->dtype;
-  if (t != EM_F16 && t != EM_BF16 && t != EM_F32 && t != EM_F64 &&
-      t != EM_C64 && t != EM_C128)
+  if (!em_cu_dtype_storable(t))
     return em_fail(EM_ERR_UNSUPPORTED, "[dot] not supported on cuda for %s",
                    em_dtype_name(t));
   const int nca = n->p.dot.nca, nba = n->p.dot.nba;
@@ -416,6 +450,12 @@ em_status em_cu_k_dot(em_array *out, const em_node *n) {
     if (t == EM_C64 || t == EM_C128)
       st = gemm_complex(dev, t, em_array_ptr(ca), em_array_ptr(cb),
                         em_array_ptr(out), B, M, N, K, ta, tb, s);
+    else if (em_dtype_is_int(t))
+      st = gemm_int(dev, t, em_array_ptr(ca), em_array_ptr(cb),
+                    em_array_ptr(out), B, M, N, K, ta, tb, s);
+    else if (t == EM_F8 || t == EM_F8_E4M3FN)
+      st = gemm_f8(dev, t, em_array_ptr(ca), em_array_ptr(cb),
+                   em_array_ptr(out), B, M, N, K, ta, tb, s);
     else
       st = gemm_lt(dev, t, em_array_ptr(ca), em_array_ptr(cb), em_array_ptr(out),
                    B, M, N, K, ta, tb, s);

@@ -273,20 +273,23 @@ typedef struct {
   em_array *root;
 } cprog;
 
-static const char *tn(em_dtype t) { return em_dtype_name(t); }
+static bool is_subbyte(em_dtype t) {
+  return t == EM_S2 || t == EM_S4 || t == EM_U2 || t == EM_U4;
+}
+/* The C type of a dtype in generated code: s2/s4 live (and compute) as
+ * s8, u2/u4 as u8; every other dtype has its own type in the prelude. */
+static const char *tn(em_dtype t) {
+  if (t == EM_S2 || t == EM_S4) return "s8";
+  if (t == EM_U2 || t == EM_U4) return "u8";
+  return em_dtype_name(t);
+}
+static int sub_bits(em_dtype t) { return t == EM_S2 || t == EM_U2 ? 2 : 4; }
 
-/* Complex inputs lack the inverse trigonometric and hyperbolic ops. */
+/* Every op the CPU defines (em_unary_out_dtype / em_binary_out_dtype)
+ * has a prelude function for every storable dtype. */
 static bool op_ok(em_op op, em_dtype in) {
-  if (!em_cu_dtype_ok(in)) return false;
-  if (em_dtype_is_complex(in))
-    switch (op) {
-      case EM_OP_acos: case EM_OP_asin: case EM_OP_atan: case EM_OP_acosh:
-      case EM_OP_asinh: case EM_OP_atanh:
-        return false;
-      default:
-        break;
-    }
-  return true;
+  (void)op;
+  return em_cu_dtype_storable(in) != 0;
 }
 
 static void coalesce(creg *g, const em_array *a) {
@@ -343,7 +346,7 @@ static em_status build(cprog *p, em_array *x) {
         sp++;
       } else {
         if (p->n >= MAX_REGS - 1) goto too_big;
-        if (!em_cu_dtype_ok(in->dtype))
+        if (!em_cu_dtype_storable(in->dtype))
           return em_fail(EM_ERR_UNSUPPORTED,
                          "[%s] %s arrays are not supported on CUDA",
                          em_op_name(x->node->op), em_dtype_name(in->dtype));
@@ -361,7 +364,7 @@ static em_status build(cprog *p, em_array *x) {
     g->nin = nd->nin;
     for (int i = 0; i < nd->nin; i++) g->in[i] = f->regs[i];
     em_dtype in_dt = nd->in[nd->op == EM_OP_select ? 1 : 0]->dtype;
-    if (!em_cu_dtype_ok(g->dt) || !op_ok(g->op, in_dt))
+    if (!em_cu_dtype_storable(g->dt) || !op_ok(g->op, in_dt))
       return em_fail(EM_ERR_UNSUPPORTED, "[%s] no CUDA kernel for %s -> %s",
                      em_op_name(g->op), em_dtype_name(in_dt),
                      em_dtype_name(g->dt));
@@ -377,8 +380,35 @@ too_big:
 static void emit_node(sbuf *b, const cprog *p, int r) {
   const creg *g = &p->r[r];
   const char *T = tn(g->dt);
-  if (g->op == EM_OP_as_type) {
+  const em_dtype in_dt = p->r[g->in[g->op == EM_OP_select ? 1 : 0]].dt;
+  if (g->op == EM_OP_as_type && is_subbyte(g->dt)) {
+    /* to s2..u4: the 8-bit conversion, then wrap (int sources) or clamp
+     * (float and complex sources, which saturate), as cast_staged */
+    sb_printf(b, "const %s r%d = em_%s_%s(em_cast<%s>(r%d));\n", T, r,
+              em_dtype_is_int(in_dt) ? "wrap" : "clamp", em_dtype_name(g->dt),
+              T, g->in[0]);
+  } else if (g->op == EM_OP_as_type) {
     sb_printf(b, "const %s r%d = em_cast<%s>(r%d);\n", T, r, T, g->in[0]);
+  } else if (is_subbyte(g->dt) && g->nin == 1 &&
+             (g->op == EM_OP_count_leading_zeros ||
+              g->op == EM_OP_population_count)) {
+    sb_printf(b, "const %s r%d = em_wrap_%s(em_%s_w<%d>(r%d));\n", T, r,
+              em_dtype_name(g->dt),
+              g->op == EM_OP_count_leading_zeros ? "clz" : "popc",
+              sub_bits(g->dt), g->in[0]);
+  } else if (is_subbyte(g->dt) && g->op != EM_OP_select) {
+    /* the 8-bit op, then wrap to the width (subbyte.c's sub_binary /
+     * sub_unary; exact for in-range results too) */
+    char call[96];
+    if (g->nin == 1)
+      snprintf(call, sizeof call, "em_%s(r%d)", em_op_name(g->op), g->in[0]);
+    else
+      snprintf(call, sizeof call, "em_%s(r%d, r%d)", em_op_name(g->op),
+               g->in[0], g->in[1]);
+    sb_printf(b,
+              "static_assert(em_same<decltype(%s), %s>::v, \"%s: result type\");\n"
+              "const %s r%d = em_wrap_%s(%s);\n",
+              call, T, em_op_name(g->op), T, r, em_dtype_name(g->dt), call);
   } else if (g->op == EM_OP_select) {
     sb_printf(b, "const %s r%d = r%d ? r%d : r%d;\n", T, r, g->in[0], g->in[1],
               g->in[2]);
@@ -576,16 +606,17 @@ static void gen_iota(sbuf *b, em_dtype t, bool eye, const char *tag) {
             "for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; "
             "i < n; i += stride) {\n"
             "const s64 v = %s;\n"
-            "((%s *)out)[i] = em_cast<%s>(v);\n}\n}\n",
+            "((%s *)out)[i] = %s%s(em_cast<%s>(v));\n}\n}\n",
             tag,
             eye ? "(s64)(((i / inner) % len) == (i % inner))"
                 : "(i / inner) % len",
-            tn(t), tn(t));
+            tn(t), is_subbyte(t) ? "em_wrap_" : "",
+            is_subbyte(t) ? em_dtype_name(t) : "", tn(t));
 }
 
 em_status em_cu_iota_eye(em_array *out, bool eye, int64_t len, int64_t inner) {
   const char *op = eye ? "eye" : "iota";
-  if (!em_cu_dtype_ok(out->dtype))
+  if (!em_cu_dtype_storable(out->dtype))
     return em_fail(EM_ERR_UNSUPPORTED, "[%s] %s arrays are not supported on CUDA",
                    op, em_dtype_name(out->dtype));
   int dev = out->dev.index;
@@ -607,6 +638,47 @@ em_status em_cu_iota_eye(em_array *out, bool eye, int64_t len, int64_t inner) {
                 args, s);
 }
 
+/* ---- conversion of a contiguous buffer (dot's f8 staging) ------------------------ */
+
+static void gen_convert(sbuf *b, em_dtype from, em_dtype to, const char *tag) {
+  char conv[96];
+  if (is_subbyte(to))
+    snprintf(conv, sizeof conv, "em_%s_%s(em_cast<%s>(x[i]))",
+             em_dtype_is_int(from) ? "wrap" : "clamp", em_dtype_name(to), tn(to));
+  else
+    snprintf(conv, sizeof conv, "em_cast<%s>(x[i])", tn(to));
+  sb_printf(b,
+            "extern \"C\" __global__ void __launch_bounds__(256) k%s(long long n, "
+            "const char *xp, char *yp) {\n"
+            "const %s *x = (const %s *)xp;\n%s *y = (%s *)yp;\n"
+            "const long long stride = (long long)gridDim.x * blockDim.x;\n"
+            "for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; "
+            "i < n; i += stride) y[i] = %s;\n}\n",
+            tag, tn(from), tn(from), tn(to), tn(to), conv);
+}
+
+em_status em_cu_convert(em_dtype from, em_dtype to, const void *x, void *y,
+                        int64_t n, int dev) {
+  const char *op = "as_type";
+  if (!em_cu_dtype_storable(from) || !em_cu_dtype_storable(to))
+    return em_fail(EM_ERR_UNSUPPORTED, "[%s] %s -> %s is not supported on CUDA",
+                   op, em_dtype_name(from), em_dtype_name(to));
+  if (n <= 0) return EM_OK;
+  cudaStream_t s = em_cu_enter(dev);
+  sbuf b = {0};
+  gen_convert(&b, from, to, "");
+  if (b.oom) return em_fail(EM_ERR_OOM, "[%s] out of host memory", op);
+  cudaKernel_t k;
+  const char *name = "k";
+  em_status st = get_kernels(op, dev, b.s, &name, 1, &k);
+  free(b.s);
+  if (st != EM_OK) return st;
+  long long nn = n;
+  void *args[3] = {&nn, (void *)&x, &y};
+  return launch(op, k, grid_cap((n + 255) / 256, dev, 32), (dim3){256, 1, 1},
+                args, s);
+}
+
 /* ---- reductions ---------------------------------------------------------------- */
 
 typedef struct {
@@ -617,14 +689,24 @@ typedef struct {
 
 static void gen_reduce(sbuf *b, const char *tmpl, em_dtype t, const char *tag) {
   const char *T = tn(t);
+  char op[96];
+  /* s2..u4: the 8-bit reduction; sum/product wrap, max/min clamp */
+  int fix = 0;
+  if (is_subbyte(t)) {
+    int k = t == EM_S2 ? 1 : t == EM_S4 ? 2 : t == EM_U2 ? 3 : 4;
+    if (!strcmp(tmpl, "SumOp") || !strcmp(tmpl, "ProdOp")) fix = k;
+    else if (!strcmp(tmpl, "MaxOp") || !strcmp(tmpl, "MinOp")) fix = k + 4;
+  }
+  if (fix) snprintf(op, sizeof op, "SubFix<%s<%s>, %d>", tmpl, T, fix);
+  else snprintf(op, sizeof op, "%s<%s>", tmpl, T);
   sb_printf(b,
             "extern \"C\" __global__ void __launch_bounds__(256) row%s(const RedP p) "
-            "{ red_row<%s<%s>, %s>(p); }\n"
+            "{ red_row<%s, %s>(p); }\n"
             "extern \"C\" __global__ void __launch_bounds__(256) col%s(const RedP p) "
-            "{ red_col<%s<%s>, %s, false>(p); }\n"
+            "{ red_col<%s, %s, false>(p); }\n"
             "extern \"C\" __global__ void __launch_bounds__(256) acc%s(const RedP p) "
-            "{ red_col<%s<%s>, %s, true>(p); }\n",
-            tag, tmpl, T, T, tag, tmpl, T, T, tag, tmpl, T, T);
+            "{ red_col<%s, %s, true>(p); }\n",
+            tag, op, T, tag, op, T, tag, op, T);
 }
 
 #define ACC_MAX 16 /* bytes of the largest accumulator (ArgAcc, c128) */
@@ -633,7 +715,7 @@ em_status em_cu_reduce(const char *op, const char *tmpl, em_dtype t,
                        em_dtype out_t, const void *x, void *y, int64_t outer,
                        int64_t r, int64_t inner, int dev) {
   (void)out_t;
-  if (!em_cu_dtype_ok(t))
+  if (!em_cu_dtype_storable(t))
     return em_fail(EM_ERR_UNSUPPORTED, "[%s] %s arrays are not supported on CUDA",
                    op, em_dtype_name(t));
   const int64_t cols = outer * inner;
@@ -713,7 +795,8 @@ em_status em_cu_rows(em_op op, em_dtype t, const void *x, void *y,
                      const void *w, const void *bias, int64_t rows, int64_t d,
                      double eps, int dev) {
   const char *name = em_op_name(op);
-  if (t != EM_F16 && t != EM_BF16 && t != EM_F32 && t != EM_F64)
+  if (t != EM_F16 && t != EM_BF16 && t != EM_F32 && t != EM_F64 &&
+      t != EM_F8 && t != EM_F8_E4M3FN)
     return em_fail(EM_ERR_UNSUPPORTED, "[%s] no CUDA kernel for %s", name,
                    em_dtype_name(t));
   if (rows == 0) return EM_OK;
@@ -777,7 +860,7 @@ int em_cu_jit_selfcheck(int verbose) {
   static const char *red[] = {"SumOp", "ProdOp", "MaxOp", "MinOp", "AllOp",
                               "AnyOp", "ArgMaxLo", "ArgMaxHi", "ArgMinLo",
                               "ArgMinHi"};
-  for (int ti = 0; ti <= EM_C128; ti++) {
+  for (int ti = 0; ti < EM_DTYPE_COUNT; ti++) {
     em_dtype t = (em_dtype)ti;
     sbuf b = {0};
     int tag = 0;
@@ -806,7 +889,7 @@ int em_cu_jit_selfcheck(int verbose) {
       }
     }
     /* casts to every dtype, a strided select, iota, eye */
-    for (int to = 0; to <= EM_C128; to++) {
+    for (int to = 0; to < EM_DTYPE_COUNT; to++) {
       p->n = 0;
       leaf(p, R_STRIDED, t, 3);
       node(p, EM_OP_as_type, (em_dtype)to, 1, 0, 0, 0);
@@ -820,6 +903,10 @@ int em_cu_jit_selfcheck(int verbose) {
     node(p, EM_OP_select, t, 3, 0, 1, 2);
     snprintf(tg, sizeof tg, "_%d", tag++);
     gen_fused(&b, p, 1, true, tg);
+    snprintf(tg, sizeof tg, "_%d", tag++);
+    gen_convert(&b, t, EM_F32, tg);
+    snprintf(tg, sizeof tg, "_%d", tag++);
+    gen_convert(&b, EM_F32, t, tg);
     snprintf(tg, sizeof tg, "_%d", tag++);
     gen_iota(&b, t, false, tg);
     snprintf(tg, sizeof tg, "_%d", tag++);
@@ -836,7 +923,8 @@ int em_cu_jit_selfcheck(int verbose) {
       snprintf(tg, sizeof tg, "_%d", i);
       gen_reduce(&r, red[i], t, tg);
     }
-    if (t == EM_F16 || t == EM_BF16 || t == EM_F32 || t == EM_F64)
+    if (t == EM_F16 || t == EM_BF16 || t == EM_F32 || t == EM_F64 ||
+        t == EM_F8 || t == EM_F8_E4M3FN)
       gen_rows(&r, t, "_r");
     snprintf(what, sizeof what, "reductions %s", em_dtype_name(t));
     fails += r.oom ? 1 : check_one(what, r.s, verbose);

@@ -22,6 +22,12 @@ typedef float f32;
 typedef double f64;
 struct __align__(2) f16 { u16 b; };
 struct __align__(2) bf16 { u16 b; };
+/* f8 (E5M2) and f8_e4m3fn: one byte of bits, computed in f32 (as f16).
+ * s2 s4 u2 u4 have no type here: the generator stores and computes them
+ * as s8/u8 and wraps/clamps results to the width (em_wrap_*, em_clamp_*),
+ * as src/cpu/subbyte.c does. */
+struct __align__(1) f8 { u8 b; };
+struct __align__(1) f8_e4m3fn { u8 b; };
 struct __align__(8) c64 { f32 re, im; };
 struct __align__(16) c128 { f64 re, im; };
 
@@ -48,12 +54,17 @@ EM_TR(s32, 's', 32, u32)
 EM_TR(s64, 's', 64, u64)
 EM_TR(f16, 'h', 16, u16)
 EM_TR(bf16, 'h', 16, u16)
+EM_TR(f8, 'h', 8, u8)
+EM_TR(f8_e4m3fn, 'h', 8, u8)
 EM_TR(f32, 'f', 32, u32)
 EM_TR(f64, 'd', 64, u64)
 EM_TR(c64, 'c', 64, u64)
 EM_TR(c128, 'c', 128, u64)
 #undef EM_TR
 
+template <class T> struct is_f8_t { static const bool v = false; };
+template <> struct is_f8_t<f8> { static const bool v = true; };
+template <> struct is_f8_t<f8_e4m3fn> { static const bool v = true; };
 template <class T> struct is_int_t {
   static const bool v = tr<T>::k == 'u' || tr<T>::k == 's';
 };
@@ -105,6 +116,123 @@ EMD f32 d2f_odd(f64 x) {
 template <class H> EMD H from_f(f32 x);
 template <> EMD f16 from_f<f16>(f32 x) { return to_f16(x); }
 template <> EMD bf16 from_f<bf16>(f32 x) { return to_bf16(x); }
+
+/* ---- f8 / f8_e4m3fn: bit-for-bit the conversions of src/core/half.h ----- */
+/* Selects as masks, like half.h (so the same rounding paths are taken). */
+EMD u32 em_m32(bool c) { return 0u - (u32)c; }
+EMD u64 em_m64(bool c) { return 0ull - (u64)c; }
+EMD f32 em_f16bits_to_f32(u32 h) {
+  u32 sign = (h & 0x8000u) << 16;
+  u32 e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  u32 normal = ((e + 112u) << 23) | (m << 13);
+  u32 special = 0x7f800000u | (m << 13);
+  u32 sub = __float_as_uint((f32)(s32)m * 0x1p-24f);
+  u32 mz = em_m32(e == 0), mi = em_m32(e == 31);
+  return __uint_as_float(sign | (sub & mz) | (special & mi) | (normal & ~(mz | mi)));
+}
+EMD f32 tof(f8 x) { return em_f16bits_to_f32((u32)x.b << 8); }
+EMD f32 tof(f8_e4m3fn x) {
+  u32 b = x.b;
+  u32 sign = (b & 0x80u) << 24;
+  u32 e = (b >> 3) & 0xfu, m = b & 7u;
+  u32 normal = ((e + 120u) << 23) | (m << 20);
+  u32 sub = __float_as_uint((f32)(s32)m * 0x1p-9f);
+  u32 mz = em_m32(e == 0), mn = em_m32((b & 0x7fu) == 0x7fu);
+  return __uint_as_float(sign | (sub & mz) | (0x7fc00000u & mn) | (normal & ~(mz | mn)));
+}
+EMD u8 em_f32_to_f8_bits(f32 f) {
+  u32 x = __float_as_uint(f);
+  u32 sign = (x >> 24) & 0x80u;
+  u32 a = x & 0x7fffffffu;
+  u32 rn = a - 0x38000000u;
+  u32 normal = (rn + 0xfffffu + ((rn >> 21) & 1u)) >> 21;
+  u32 sub = __float_as_uint(__fadd_rn(__uint_as_float(a), 128.0f)) - 0x43000000u;
+  u32 mnan = em_m32(a > 0x7f800000u);
+  u32 mbig = em_m32(a >= 0x47800000u);
+  u32 mnorm = em_m32(a >= 0x38800000u);
+  u32 r = (sub & ~mnorm) | (normal & mnorm & ~mbig) | (0x7cu & mbig & ~mnan) |
+          (0x7eu & mnan);
+  return (u8)(sign | r);
+}
+EMD u8 em_f64_to_f8_bits(f64 d) {
+  u64 x = (u64)__double_as_longlong(d);
+  u64 sign = (x >> 56) & 0x80u;
+  u64 a = x & 0x7fffffffffffffffull;
+  u64 rn = a - ((u64)(1023 - 15) << 52);
+  u64 normal = (rn + ((1ull << 49) - 1u) + ((rn >> 50) & 1u)) >> 50;
+  u64 sub = (u64)__double_as_longlong(__dadd_rn(__longlong_as_double((s64)a), 0x1p36)) -
+            0x4230000000000000ull;
+  u64 mnan = em_m64(a > 0x7ff0000000000000ull);
+  u64 mbig = em_m64(a >= ((u64)(1023 + 16) << 52));
+  u64 mnorm = em_m64(a >= ((u64)(1023 - 14) << 52));
+  u64 r = (sub & ~mnorm) | (normal & mnorm & ~mbig) | (0x7cu & mbig & ~mnan) |
+          (0x7eu & mnan);
+  return (u8)(sign | r);
+}
+EMD u8 em_f32_to_e4m3_bits(f32 f) {
+  u32 x = __float_as_uint(f);
+  u32 sign = (x >> 24) & 0x80u;
+  u32 a = x & 0x7fffffffu;
+  u32 rn = a - 0x3c000000u;
+  u32 normal = (rn + 0x7ffffu + ((rn >> 20) & 1u)) >> 20;
+  u32 sub = __float_as_uint(__fadd_rn(__uint_as_float(a), 16384.0f)) - 0x46800000u;
+  u32 mnan = em_m32(a > 0x7f800000u);
+  u32 msat = em_m32(a > 0x43e00000u);
+  u32 mnorm = em_m32(a >= 0x3c800000u);
+  u32 r = (sub & ~mnorm) | (normal & mnorm & ~msat) | (0x7eu & msat & ~mnan) |
+          (0x7fu & mnan);
+  return (u8)(sign | r);
+}
+EMD u8 em_f64_to_e4m3_bits(f64 d) {
+  u64 x = (u64)__double_as_longlong(d);
+  u64 sign = (x >> 56) & 0x80u;
+  u64 a = x & 0x7fffffffffffffffull;
+  u64 rn = a - ((u64)(1023 - 7) << 52);
+  u64 normal = (rn + ((1ull << 48) - 1u) + ((rn >> 49) & 1u)) >> 49;
+  u64 sub = (u64)__double_as_longlong(__dadd_rn(__longlong_as_double((s64)a), 0x1p43)) -
+            0x42a0000000000000ull;
+  u64 mnan = em_m64(a > 0x7ff0000000000000ull);
+  u64 msat = em_m64(a > 0x407c000000000000ull);
+  u64 mnorm = em_m64(a >= ((u64)(1023 - 6) << 52));
+  u64 r = (sub & ~mnorm) | (normal & mnorm & ~msat) | (0x7eu & msat & ~mnan) |
+          (0x7fu & mnan);
+  return (u8)(sign | r);
+}
+template <> EMD f8 from_f<f8>(f32 x) { f8 r; r.b = em_f32_to_f8_bits(x); return r; }
+template <> EMD f8_e4m3fn from_f<f8_e4m3fn>(f32 x) {
+  f8_e4m3fn r;
+  r.b = em_f32_to_e4m3_bits(x);
+  return r;
+}
+/* Straight from f64 (one rounding), as the CPU's f64 -> f8 encoders. */
+template <class H> EMD H from_d(f64 x);
+template <> EMD f8 from_d<f8>(f64 x) { f8 r; r.b = em_f64_to_f8_bits(x); return r; }
+template <> EMD f8_e4m3fn from_d<f8_e4m3fn>(f64 x) {
+  f8_e4m3fn r;
+  r.b = em_f64_to_e4m3_bits(x);
+  return r;
+}
+
+/* ---- s2 s4 u2 u4 (stored as s8 / u8) ------------------------------------- */
+/* Wrap modulo 2^bits (sign-extending) and clamp into the range: the
+ * formulas of src/cpu/cast.c (wrap_s2 ... clamp_u4). */
+EMD s8 em_wrap_s2(s8 v) { int x = v; return (s8)(((x & 3) ^ 2) - 2); }
+EMD s8 em_wrap_s4(s8 v) { int x = v; return (s8)(((x & 15) ^ 8) - 8); }
+EMD u8 em_wrap_u2(u8 v) { return (u8)(v & 3); }
+EMD u8 em_wrap_u4(u8 v) { return (u8)(v & 15); }
+EMD s8 em_clamp_s2(s8 v) { int x = v; return (s8)(x < -2 ? -2 : x > 1 ? 1 : x); }
+EMD s8 em_clamp_s4(s8 v) { int x = v; return (s8)(x < -8 ? -8 : x > 7 ? 7 : x); }
+EMD u8 em_clamp_u2(u8 v) { return (u8)(v > 3 ? 3 : v); }
+EMD u8 em_clamp_u4(u8 v) { return (u8)(v > 15 ? 15 : v); }
+/* count_leading_zeros / population_count over the type's own W bits (as
+ * the CPU's sub_bitcount); the caller wraps the count. */
+template <int W, class T> EMD T em_clz_w(T x) {
+  u32 v = (u32)(u8)x & ((1u << W) - 1u);
+  return (T)(W - (32 - __clz((s32)v)));
+}
+template <int W, class T> EMD T em_popc_w(T x) {
+  return (T)__popc((u32)(u8)x & ((1u << W) - 1u));
+}
 
 /* ---- complex helpers (computed in f64) ----------------------------------- */
 
@@ -214,6 +342,15 @@ template <class To, class Fr> EMD To em_cast(Fr x) {
   } else if constexpr (em_same<To, f64>::v) {
     if constexpr (tr<Fr>::k == 'h') return (f64)tof(x);
     else return (f64)x;
+  } else if constexpr (is_f8_t<To>::v) {
+    /* as src/cpu/cast.c's cast_staged: through f32 when the source is
+     * exact there (halves, f32, c64, ints of up to 16 bits), else through
+     * f64, so f8 rounds once */
+    if constexpr (tr<Fr>::k == 'h') return from_f<To>(tof(x));
+    else if constexpr (tr<Fr>::k == 'f') return from_f<To>(x);
+    else if constexpr (tr<Fr>::k == 'd') return from_d<To>(x);
+    else if constexpr (tr<Fr>::bits <= 16) return from_f<To>((f32)x);
+    else return from_d<To>((f64)x);
   } else { /* f16 / bf16 */
     if constexpr (tr<Fr>::k == 'h') return from_f<To>(tof(x));
     else if constexpr (tr<Fr>::k == 'f') return from_f<To>(x);
@@ -362,6 +499,8 @@ EM_FLOAT_BIN(f64, fmod, pow, atan2)
   EM_HALF_PRED(H, logical_xor)
 EM_HALF_BIN(f16)
 EM_HALF_BIN(bf16)
+EM_HALF_BIN(f8)
+EM_HALF_BIN(f8_e4m3fn)
 #undef EM_HALF_BIN
 #undef EM_HALF_BIN1
 #undef EM_HALF_PRED
@@ -434,13 +573,18 @@ EMD f64 em_rsqrt_d(f64 x) { return 1.0 / sqrt(x); }
   EMD f64 em_##OP(f64 x) { return FD(x); }                                 \
   EMD f16 em_##OP(f16 x) { return to_f16(FF(tof(x))); }                    \
   EMD bf16 em_##OP(bf16 x) { return to_bf16(FF(tof(x))); }                 \
+  EMD f8 em_##OP(f8 x) { return from_f<f8>(FF(tof(x))); }                   \
+  EMD f8_e4m3fn em_##OP(f8_e4m3fn x) { return from_f<f8_e4m3fn>(FF(tof(x))); } \
   template <class T> EMD f32 em_##OP(T x) { return (f32)FD((f64)x); }
 EM_MATH_OPS(EM_MATH_DEF)
 #undef EM_MATH_DEF
 
 /* Complex transcendental ops (in f64). The inverse trigonometric and
- * hyperbolic ones have no CUDA kernel yet (the code generator reports
- * them as unsupported). */
+ * hyperbolic ones follow Kahan ("Branch cuts for complex elementary
+ * functions", 1987): principal values with C99 Annex G's branch cuts, the
+ * side of a cut picked by the sign of a zero part, as glibc's cacos ...
+ * catanh that the CPU calls (csqrt_ keeps the signed zeros they rely on).
+ * Huge arguments (|z| near the f64 range) overflow where glibc rescales. */
 EMD c128 cexpm1_(c128 z) {
   f64 a = z.re, b = z.im;
   if (!(fabs(a) < 700.0 && !em_isinf(b) && b == b)) {
@@ -484,6 +628,45 @@ EMD c128 ccbrt_(c128 z) {
   f64 r = cbrt(hypot(z.re, z.im)), th = atan2(z.im, z.re) / 3.0;
   return cx(r * cos(th), r * sin(th));
 }
+/* asin z = atan2(x, Re(s1 s2)) + i asinh(Im(conj(s1) s2)), s1 = sqrt(1 - z),
+ * s2 = sqrt(1 + z). */
+EMD c128 casin_(c128 z) {
+  c128 s1 = csqrt_(cx(1.0 - z.re, -z.im)), s2 = csqrt_(cx(1.0 + z.re, z.im));
+  return cx(atan2(z.re, s1.re * s2.re - s1.im * s2.im),
+            asinh(s1.re * s2.im - s1.im * s2.re));
+}
+/* acos z = 2 atan2(Re s1, Re s2) + i asinh(Im(conj(s2) s1)). */
+EMD c128 cacos_(c128 z) {
+  c128 s1 = csqrt_(cx(1.0 - z.re, -z.im)), s2 = csqrt_(cx(1.0 + z.re, z.im));
+  return cx(2.0 * atan2(s1.re, s2.re), asinh(s2.re * s1.im - s2.im * s1.re));
+}
+/* acosh z = asinh(Re(conj(s1) s2)) + 2i atan2(Im s1, Re s2), s1 = sqrt(z - 1),
+ * s2 = sqrt(z + 1). */
+EMD c128 cacosh_(c128 z) {
+  c128 s1 = csqrt_(cx(z.re - 1.0, z.im)), s2 = csqrt_(cx(z.re + 1.0, z.im));
+  return cx(asinh(s1.re * s2.re + s1.im * s2.im), 2.0 * atan2(s1.im, s2.re));
+}
+/* asinh z = -i asin(i z) */
+EMD c128 casinh_(c128 z) {
+  c128 w = casin_(cx(-z.im, z.re));
+  return cx(w.im, -w.re);
+}
+/* atanh z = log1p(4x / ((1-x)^2 + y^2)) / 4 + i atan2(2y, (1-x)(1+x) - y^2) / 2
+ * for x >= 0 (x < 0: atanh is odd, which keeps log1p's argument away from
+ * -1); on the cuts (y = ±0, |x| > 1) the atan2 of a signed zero gives ±pi. */
+EMD c128 catanh_(c128 z) {
+  const bool neg = signbit(z.re);
+  f64 x = neg ? -z.re : z.re, y = neg ? -z.im : z.im;
+  f64 om = 1.0 - x;
+  f64 re = 0.25 * log1p(4.0 * x / (om * om + y * y));
+  f64 im = 0.5 * atan2(2.0 * y, om * (1.0 + x) - y * y);
+  return neg ? cx(-re, -im) : cx(re, im);
+}
+/* atan z = -i atanh(i z) */
+EMD c128 catan_(c128 z) {
+  c128 w = catanh_(cx(-z.im, z.re));
+  return cx(w.im, -w.re);
+}
 #define EM_CPLX_UN(C)                                                       \
   EMD C em_exp(C z) { return down<C>(cexp_(up(z))); }                       \
   EMD C em_expm1(C z) { return down<C>(cexpm1_(up(z))); }                   \
@@ -499,6 +682,12 @@ EMD c128 ccbrt_(c128 z) {
   EMD C em_sqrt(C z) { return down<C>(csqrt_(up(z))); }                     \
   EMD C em_rsqrt(C z) { return down<C>(cdiv(cx(1.0, 0.0), csqrt_(up(z)))); } \
   EMD C em_cbrt(C z) { return down<C>(ccbrt_(up(z))); }                     \
+  EMD C em_asin(C z) { return down<C>(casin_(up(z))); }                     \
+  EMD C em_acos(C z) { return down<C>(cacos_(up(z))); }                     \
+  EMD C em_atan(C z) { return down<C>(catan_(up(z))); }                     \
+  EMD C em_asinh(C z) { return down<C>(casinh_(up(z))); }                   \
+  EMD C em_acosh(C z) { return down<C>(cacosh_(up(z))); }                   \
+  EMD C em_atanh(C z) { return down<C>(catanh_(up(z))); }                   \
   EMD C em_sign(C z) { return down<C>(csign_(up(z))); }                     \
   EMD C em_negate(C z) { C r; r.re = -z.re; r.im = -z.im; return r; }       \
   EMD C em_conjugate(C z) { C r; r.re = z.re; r.im = -z.im; return r; }     \
@@ -586,6 +775,24 @@ EMD c128 em_conjugate(f64 x) { c128 r; r.re = x; r.im = -0.0; return r; }
 EM_HALF_UN(f16, 0x7c00u)
 EM_HALF_UN(bf16, 0x7f80u)
 #undef EM_HALF_UN
+/* f8: every op decodes, computes in f32 and rounds back (as the CPU's
+ * f8_unary), so NaNs come out as the encoder's quiet NaN. */
+#define EM_F8_UN(H, NAN_TEST, INF_TEST)                                      \
+  EMD H em_abs(H x) { return from_f<H>(fabsf(tof(x))); }                     \
+  EMD H em_negate(H x) { return from_f<H>(-tof(x)); }                        \
+  EMD u8 em_is_nan(H x) { return NAN_TEST; }                                 \
+  EMD u8 em_is_infinity(H x) { return INF_TEST; }                            \
+  EMD u8 em_logical_not(H x) { return (x.b & 0x7fu) == 0; }                  \
+  EMD H em_floor(H x) { return from_f<H>(floorf(tof(x))); }                  \
+  EMD H em_ceil(H x) { return from_f<H>(ceilf(tof(x))); }                    \
+  EMD H em_round(H x) { return from_f<H>(roundf(tof(x))); }                  \
+  EMD H em_sign(H x) { return from_f<H>(em_sign_f(tof(x))); }                \
+  EMD H em_real(H x) { return from_f<H>(tof(x)); }                           \
+  EMD H em_imag(H x) { H r; r.b = 0; return r; }                             \
+  EMD c64 em_conjugate(H x) { c64 r; r.re = tof(x); r.im = -0.0f; return r; }
+EM_F8_UN(f8, (x.b & 0x7fu) > 0x7cu, (x.b & 0x7fu) == 0x7cu)
+EM_F8_UN(f8_e4m3fn, (x.b & 0x7fu) == 0x7fu, 0)
+#undef EM_F8_UN
 #undef EM_UT
 #undef EM_UW
 
@@ -631,11 +838,15 @@ template <> struct acc_sum<f16> { typedef f64 A; };
 template <> struct acc_sum<bf16> { typedef f64 A; };
 template <> struct acc_sum<f32> { typedef f64 A; };
 template <> struct acc_sum<c64> { typedef c128 A; };
+template <> struct acc_sum<f8> { typedef f64 A; };
+template <> struct acc_sum<f8_e4m3fn> { typedef f64 A; };
 template <class T> struct acc_prod { typedef T A; };
 template <> struct acc_prod<f16> { typedef f64 A; };
 template <> struct acc_prod<bf16> { typedef f64 A; };
 template <> struct acc_prod<f32> { typedef f64 A; };
 template <> struct acc_prod<c64> { typedef c128 A; };
+template <> struct acc_prod<f8> { typedef f64 A; };
+template <> struct acc_prod<f8_e4m3fn> { typedef f64 A; };
 
 /* Float sums accumulate in f64 (the CPU flushes f32 lanes into f64) and
  * round once; complex in c128. Integer sums and products wrap. */
@@ -658,6 +869,8 @@ template <class T> struct ProdOp {
 template <class T> struct cmp_t { typedef T t; };
 template <> struct cmp_t<f16> { typedef f32 t; };
 template <> struct cmp_t<bf16> { typedef f32 t; };
+template <> struct cmp_t<f8> { typedef f32 t; };
+template <> struct cmp_t<f8_e4m3fn> { typedef f32 t; };
 template <class V> EMD V lowest() {
   if constexpr (em_same<V, f32>::v) return -em_inf_f();
   else if constexpr (em_same<V, f64>::v) return -em_inf_d();
@@ -718,6 +931,23 @@ template <class T, bool MAX, bool HIGH> struct ArgOp {
     return (MAX ? a.v > b.v : a.v < b.v) ? a : b;
   }
   static EMD Out fin(A a) { return a.i < 0 ? 0 : a.i; }
+};
+/* s2..u4 reduce as their 8-bit type; the result is then wrapped (sum,
+ * product) or clamped (max/min: only an empty reduction's identity can be
+ * out of range), as the CPU's em_cpu_narrow_reduce. FIX: 1..4 wrap
+ * s2 s4 u2 u4, 5..8 clamp them. */
+template <int FIX, class V> EMD V em_fix(V v) {
+  if constexpr (FIX == 1) return em_wrap_s2(v);
+  else if constexpr (FIX == 2) return em_wrap_s4(v);
+  else if constexpr (FIX == 3) return em_wrap_u2(v);
+  else if constexpr (FIX == 4) return em_wrap_u4(v);
+  else if constexpr (FIX == 5) return em_clamp_s2(v);
+  else if constexpr (FIX == 6) return em_clamp_s4(v);
+  else if constexpr (FIX == 7) return em_clamp_u2(v);
+  else return em_clamp_u4(v);
+}
+template <class Op, int FIX> struct SubFix : Op {
+  static EMD typename Op::Out fin(typename Op::A a) { return em_fix<FIX>(Op::fin(a)); }
 };
 template <class T> struct ArgMaxLo : ArgOp<T, true, false> {};
 template <class T> struct ArgMaxHi : ArgOp<T, true, true> {};

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu/subbyte.h"
 #include "cuda-impl.h"
 
 #define MAX_CU 16
@@ -462,8 +463,10 @@ em_status em_cu_download(int dev, void *dst, const void *src, size_t n,
   return EM_OK;
 }
 
+/* The host layout: row-major, and for s2..u4 packed (em_array_nbytes
+ * bytes, through a host buffer of one byte per element). */
 em_status em_cuda_download_array(em_array *a, void *dst) {
-  if (!em_cu_dtype_ok(a->dtype))
+  if (!em_cu_dtype_storable(a->dtype))
     return em_fail(EM_ERR_UNSUPPORTED, "[to_host] %s arrays are not supported on CUDA",
                    em_dtype_name(a->dtype));
   int dev = a->dev.index;
@@ -473,7 +476,15 @@ em_status em_cuda_download_array(em_array *a, void *dst) {
   em_array *c = NULL;
   em_status st = em_contiguous(a, &c);
   if (st != EM_OK) return st;
-  st = em_cu_download(dev, dst, em_array_ptr(c), n, s);
+  if (em_dtype_is_subbyte(a->dtype)) {
+    void *tmp = malloc(n);
+    if (!tmp) st = em_fail(EM_ERR_OOM, "[to_host] out of host memory");
+    else st = em_cu_download(dev, tmp, em_array_ptr(c), n, s);
+    if (st == EM_OK) em_subbyte_pack(a->dtype, tmp, dst, a->size);
+    free(tmp);
+  } else {
+    st = em_cu_download(dev, dst, em_array_ptr(c), n, s);
+  }
   em_array_release(c);
   return st;
 }
@@ -498,13 +509,15 @@ em_status em_cu_read_index(const em_array *a, int64_t *v) {
     case EM_S16: { int16_t x; memcpy(&x, b, 2); *v = x; break; }
     case EM_S32: { int32_t x; memcpy(&x, b, 4); *v = x; break; }
     case EM_S64: { int64_t x; memcpy(&x, b, 8); *v = x; break; }
+    case EM_S2: case EM_S4: { int8_t x; memcpy(&x, b, 1); *v = x; break; }
+    case EM_U2: case EM_U4: *v = b[0]; break;
     default: *v = 0;
   }
   return EM_OK;
 }
 
 em_status em_cuda_transfer(em_array **out, em_array *a, em_device dev) {
-  if (!em_cu_dtype_ok(a->dtype))
+  if (!em_cu_dtype_storable(a->dtype))
     return em_fail(EM_ERR_UNSUPPORTED,
                    "[copy_to_device] %s arrays are not supported on CUDA",
                    em_dtype_name(a->dtype));
@@ -537,10 +550,10 @@ em_status em_cuda_transfer(em_array **out, em_array *a, em_device dev) {
     *out = o;
     return EM_OK;
   }
-  /* Through host memory: em_array_data gives row-major bytes (downloaded
-   * once and cached for a CUDA source). */
+  /* Through host memory: em_array_data gives the host layout (row-major,
+   * s2..u4 packed; downloaded once and cached for a CUDA source). */
   const void *p = em_array_data(a);
   if (!p) return EM_ERR_RUNTIME;
   return em_array_from_data(out, a->dtype, a->ndim, a->shape, p,
-                            (size_t)a->size * em_dtype_size(a->dtype), dev);
+                            em_array_nbytes(a), dev);
 }
