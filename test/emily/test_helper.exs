@@ -6,6 +6,7 @@
 # differential suite (backend_test.exs, through Emily.TestGen) on that CUDA
 # device; the default is the CPU. EMILY_TEST_UNSUPPORTED=record then records
 # ops the device has no kernel for (listed at the end) instead of failing.
+# Only the differential suite (backend_test.exs) follows EMILY_TEST_DEVICE.
 Application.put_env(:emily, :fallback, :silent)
 Emily.FallbackCounter.attach()
 
@@ -34,6 +35,12 @@ Application.put_env(:emily, :test_unsupported, unsupported_mode)
 :ets.new(:emily_unsupported_count, [:named_table, :public, :set])
 
 if device != :cpu, do: IO.puts("Emily device under test: #{inspect(device)} (unsupported ops: #{unsupported_mode})")
+# EMILY_TEST_PROGRESS=1 prints a line per finished test (for runs under a
+# time limit).
+if System.get_env("EMILY_TEST_PROGRESS") not in [nil, "", "0"] do
+  ExUnit.configure(formatters: [ExUnit.CLIFormatter, Emily.TestProgress])
+end
+
 ExUnit.start()
 
 ExUnit.after_suite(fn _ ->
