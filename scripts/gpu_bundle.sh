@@ -19,8 +19,9 @@ cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}"
 rm -rf .gpu && mkdir -p .gpu
 for t in "${targets[@]}"; do cp "$BUILD/$t" .gpu/; done
 # Non-CUDA shared libraries the binaries load, as resolved here.
-libs=$(ldd "$BUILD/test_cuda" | awk '/=> \// {print $3}' |
-  grep -E "openblas|lapack|blas|gfortran|quadmath|tmglib" || true)
+# (CUDA's own libraries, cuBLAS included, are the GPU machine's.)
+libs=$(ldd "$BUILD/test_cuda" | awk '/=> \// {print $3}' | grep -v cuda |
+  grep -E "/lib(openblas|lapack|lapacke|blas|gfortran|quadmath|tmglib)\.so" || true)
 mkdir -p .gpu/libs
 for l in $libs; do cp -L "$l" .gpu/libs/; done
 tar cJf .gpu/libs.tar.xz -C .gpu/libs .
