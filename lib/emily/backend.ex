@@ -132,12 +132,26 @@ defmodule Emily.Backend do
     t |> Nx.backend_copy({B, []}) |> from_nx()
   end
 
+  # A tensor of another backend (a number Nx turned into a tensor, say)
+  # joins an op on the device of its Emily operands: `Nx.multiply(t, 2)`
+  # with t on {:cuda, 0} stays there.
+  defp from_nx(%T{data: %B{ref: ref}}, _dev), do: ref
+  defp from_nx(%T{} = t, dev), do: t |> Nx.backend_copy({B, device: dev}) |> from_nx()
+
   defp dev_of(%T{data: %B{device: d}}), do: d
   defp dev_of(_), do: :cpu
+
+  # The device of the first Emily tensor among ts (:cpu if none).
+  defp dev_in(ts), do: Enum.find_value(ts, :cpu, fn
+    %T{data: %B{device: d}} -> d
+    _ -> nil
+  end)
 
   # The engine array of `t` cast to `type`.
   defp typed(%T{type: type} = t, type), do: from_nx(t)
   defp typed(%T{} = t, type), do: unwrap!(N.as_type(from_nx(t), dtype(type)))
+  defp typed(%T{type: type} = t, type, dev), do: from_nx(t, dev)
+  defp typed(%T{} = t, type, dev), do: unwrap!(N.as_type(from_nx(t, dev), dtype(type)))
 
   defp cast_result(ref, %T{type: type}) do
     {:ok, _shape, dt, _dev} = N.info(ref)
@@ -419,41 +433,48 @@ defmodule Emily.Backend do
   end
 
   defp index_ref(i, device) when is_integer(i), do: scalar_ref(i, {:s, 64}, device)
-  defp index_ref(%T{} = t, _device), do: from_nx(t)
+  defp index_ref(%T{} = t, device), do: from_nx(t, device)
 
   @impl true
   def put_slice(%T{type: type} = out, %T{} = t, starts, %T{} = slice) do
-    starts = Enum.map(starts, &index_ref(&1, dev_of(t)))
-    N.put_slice(typed(t, type), typed(slice, type), starts) |> unwrap!() |> to_nx(out, dev_of(t))
+    dev = dev_in([t, slice])
+    starts = Enum.map(starts, &index_ref(&1, dev))
+    N.put_slice(typed(t, type, dev), typed(slice, type, dev), starts) |> unwrap!() |> to_nx(out, dev)
   end
 
   @impl true
   def concatenate(%T{type: type} = out, tensors, axis) do
-    refs = Enum.map(tensors, &typed(&1, type))
-    N.concatenate(refs, axis) |> unwrap!() |> to_nx(out, dev_of(hd(tensors)))
+    dev = dev_in(tensors)
+    refs = Enum.map(tensors, &typed(&1, type, dev))
+    N.concatenate(refs, axis) |> unwrap!() |> to_nx(out, dev)
   end
 
   @impl true
   def stack(%T{type: type} = out, tensors, axis) do
+    dev = dev_in(tensors)
+
     refs =
       Enum.map(tensors, fn t ->
         shape = t.shape |> Tuple.insert_at(axis, 1)
-        unwrap!(N.reshape(typed(t, type), shape))
+        unwrap!(N.reshape(typed(t, type, dev), shape))
       end)
 
-    N.concatenate(refs, axis) |> unwrap!() |> to_nx(out, dev_of(hd(tensors)))
+    N.concatenate(refs, axis) |> unwrap!() |> to_nx(out, dev)
   end
 
   @impl true
   def select(%T{type: type} = out, pred, on_true, on_false) do
-    N.select(from_nx(pred), typed(on_true, type), typed(on_false, type))
+    dev = dev_in([pred, on_true, on_false])
+
+    N.select(from_nx(pred, dev), typed(on_true, type, dev), typed(on_false, type, dev))
     |> unwrap!()
-    |> to_nx(out, dev_of(pred))
+    |> to_nx(out, dev)
   end
 
   @impl true
   def clip(%T{type: type} = out, %T{} = t, min, max) do
-    N.clip(typed(t, type), typed(min, type), typed(max, type)) |> unwrap!() |> to_nx(out, dev_of(t))
+    dev = dev_in([t, min, max])
+    N.clip(typed(t, type, dev), typed(min, type, dev), typed(max, type, dev)) |> unwrap!() |> to_nx(out, dev)
   end
 
   ## Elementwise
@@ -471,8 +492,9 @@ defmodule Emily.Backend do
           do: Nx.Type.merge(a.type, b.type),
           else: out_type
 
-      res = apply(N, op, [typed(a, type), typed(b, type)]) |> unwrap!()
-      res |> cast_result(out) |> to_nx(out, dev_of(a))
+      dev = dev_in([a, b])
+      res = apply(N, op, [typed(a, type, dev), typed(b, type, dev)]) |> unwrap!()
+      res |> cast_result(out) |> to_nx(out, dev)
     end
   end
 

@@ -209,13 +209,16 @@ cudaError_t cub_call(const em_cu_sort_args *a, void *t, size_t &tb,
   K *ko = (K *)p.keys_out;
   const V *vi = (const V *)(a->want_idx ? p.idx_in : p.vals_in);
   V *vo = (V *)(a->want_idx ? p.idx_out : p.vals_out);
-  // (u64 indices only for rows past 2^32 elements, which sort.c sorts row
-  // by row: no segmented instantiation for them.)
-  if constexpr (!std::is_same<V, u64>::value) {
-    if (a->path == EM_CU_SORT_SEGMENTED)
+  // u64 indices only come with rows past 2^32 elements, which sort.c sorts
+  // row by row: no segmented instantiation for them. u64 *values* (the
+  // bits of f64 elements, K = u64) do take the segmented path.
+  if (a->path == EM_CU_SORT_SEGMENTED) {
+    if constexpr (std::is_same<V, u64>::value && !std::is_same<K, u64>::value) {
+      return cudaErrorInvalidValue;
+    } else {
+      if (a->want_idx && std::is_same<V, u64>::value) return cudaErrorInvalidValue;
       return cubsort<K, V>::seg(t, tb, ki, ko, vi, vo, N, rows, p.off, s);
-  } else {
-    if (a->path == EM_CU_SORT_SEGMENTED) return cudaErrorInvalidValue;
+    }
   }
   if (!t) return cubsort<K, V>::radix(t, tb, ki, ko, vi, vo, n, s);
   for (long long r = 0; r < rows; r++) {
