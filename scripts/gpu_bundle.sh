@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds what scripts/gpu_check.sh runs on a GPU machine, here (a machine
-# with the CUDA toolkit, GPU or not), into one folder that can travel:
-#   .gpu/test_cuda, .gpu/test_cuda_<family>, .gpu/bench_cuda
-#   .gpu/libs.tar.xz   the Debian libraries they load that a GPU machine
-#                      (Ubuntu, CUDA installed) may lack: OpenBLAS, LAPACK(E)
+# with the CUDA toolkit, GPU or not), into one archive that can travel
+# (the device tool takes 64 MiB): .gpu/gpu-bins.tar.xz holding
+#   test_cuda, test_cuda_<family>, bench_cuda
+#   libs.tar.xz   the Debian libraries they load that a GPU machine
+#                 (Ubuntu, CUDA installed) may lack: OpenBLAS, LAPACK(E)
 # Then, on the GPU machine, from the repository root:
-#   scripts/gpu_check.sh .gpu "$OUT"
+#   mkdir -p /tmp/g && tar xJf .gpu/gpu-bins.tar.xz -C /tmp/g &&
+#   scripts/gpu_check.sh /tmp/g "$OUT"
 # Usage: scripts/gpu_bundle.sh [BUILD_DIR] (default build-gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +28,6 @@ mkdir -p .gpu/libs
 for l in $libs; do cp -L "$l" .gpu/libs/; done
 tar cJf .gpu/libs.tar.xz -C .gpu/libs .
 rm -rf .gpu/libs
+(cd .gpu && XZ_OPT=-T0 tar cJf gpu-bins.tar.xz "${targets[@]}" libs.tar.xz &&
+  rm -f "${targets[@]}" libs.tar.xz)
 du -sh .gpu
