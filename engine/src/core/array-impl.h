@@ -14,6 +14,8 @@
 
 #include <stdatomic.h>
 
+#include <string.h>
+
 #include "emily.h"
 #include "ops-impl.h"
 
@@ -186,5 +188,23 @@ void em_free(em_device dev, void *p, size_t nbytes);
 em_status em_eval_on(em_array *const *arrays, int n, em_stream *s);
 /* Runs arrays' graphs on the calling thread (used by stream workers). */
 em_status em_eval_now(em_array *const *arrays, int n);
+
+/* v = a DONE array's storage viewed with axes permuted (v's axis i is a's
+ * axis perm[i]); no refcount is taken: v lives no longer than a. Used by
+ * the backends to find a GEMM/reduction layout without a copy. */
+static inline void em_array_permuted_view(const em_array *a, const int *perm,
+                                          em_array *v) {
+  memset(v, 0, sizeof *v);
+  v->dtype = a->dtype;
+  v->ndim = a->ndim;
+  v->size = a->size;
+  v->offset = a->offset;
+  v->buf = a->buf;
+  v->dev = a->dev;
+  for (int i = 0; i < a->ndim; i++) {
+    v->shape[i] = a->shape[perm[i]];
+    v->strides[i] = a->strides[perm[i]];
+  }
+}
 
 #endif

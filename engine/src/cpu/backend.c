@@ -24,21 +24,6 @@ void em_cpu_copy_strided(const em_array *src, void *dst);
     if (st_ != EM_OK) return st_; \
   } while (0)
 
-/* A view of a DONE array's storage with axes permuted (no refcount). */
-static void permuted(const em_array *a, const int *perm, em_array *v) {
-  memset(v, 0, sizeof *v);
-  v->dtype = a->dtype;
-  v->ndim = a->ndim;
-  v->size = a->size;
-  v->offset = a->offset;
-  v->buf = a->buf;
-  v->dev = a->dev;
-  for (int i = 0; i < a->ndim; i++) {
-    v->shape[i] = a->shape[perm[i]];
-    v->strides[i] = a->strides[perm[i]];
-  }
-}
-
 /* Reads a 0-d integer array as int64 (u64 values past INT64_MAX clamp). */
 static int64_t read_index(const em_array *a) {
   const char *p = em_array_ptr(a);
@@ -372,7 +357,7 @@ static em_status reduce_layout(const em_array *in, uint32_t mask,
     }
   *inner = 1;
   em_array v;
-  permuted(in, perm, &v);
+  em_array_permuted_view(in, perm, &v);
   em_array *t = em_array_alloc(in->dtype, in->ndim, v.shape, in->dev);
   if (!t) return em_fail(EM_ERR_OOM, "[reduce] out of host memory");
   em_status st = em_alloc_output(t);
@@ -426,7 +411,7 @@ static em_status dot_operand(const em_array *x, const int *bax, int nb,
   for (int i = 0; i < np; i++) perm[k++] = pax[i];
   for (int i = 0; i < nq; i++) perm[k++] = qax[i];
   em_array v;
-  permuted(x, perm, &v);
+  em_array_permuted_view(x, perm, &v);
   *swapped = false;
   if (is_rowmajor(&v)) {
     em_array *t = em_array_alloc(x->dtype, x->ndim, v.shape, x->dev);
@@ -445,7 +430,7 @@ static em_status dot_operand(const em_array *x, const int *bax, int nb,
   for (int i = 0; i < nq; i++) perm2[k++] = qax[i];
   for (int i = 0; i < np; i++) perm2[k++] = pax[i];
   em_array v2;
-  permuted(x, perm2, &v2);
+  em_array_permuted_view(x, perm2, &v2);
   if (is_rowmajor(&v2)) {
     em_array *t = em_array_alloc(x->dtype, x->ndim, v2.shape, x->dev);
     if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");

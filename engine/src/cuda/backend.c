@@ -88,21 +88,6 @@ em_status em_cu_copy_to(const em_array *src, void *dst) {
                  st, src->ndim, src->shape, em_dtype_size(src->dtype));
 }
 
-/* A view of a DONE array's storage with axes permuted (no refcount). */
-static void permuted(const em_array *a, const int *perm, em_array *v) {
-  memset(v, 0, sizeof *v);
-  v->dtype = a->dtype;
-  v->ndim = a->ndim;
-  v->size = a->size;
-  v->offset = a->offset;
-  v->buf = a->buf;
-  v->dev = a->dev;
-  for (int i = 0; i < a->ndim; i++) {
-    v->shape[i] = a->shape[perm[i]];
-    v->strides[i] = a->strides[perm[i]];
-  }
-}
-
 /* ---- creation -------------------------------------------------------------- */
 
 static em_status fill(const char *op, em_array *out, const void *value,
@@ -288,7 +273,7 @@ static em_status reduce_layout(const em_array *in, uint32_t mask, em_array **c,
     }
   *inner = 1;
   em_array v;
-  permuted(in, perm, &v);
+  em_array_permuted_view(in, perm, &v);
   em_array *t = em_array_alloc(in->dtype, in->ndim, v.shape, in->dev);
   if (!t) return em_fail(EM_ERR_OOM, "[reduce] out of host memory");
   em_status st = em_alloc_output(t);

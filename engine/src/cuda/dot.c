@@ -68,20 +68,6 @@ static em_status blas_handle(int dev, cublasHandle_t *h) {
 
 /* ---- operand layout (as the CPU backend's dot_operand) ------------------- */
 
-static void permuted(const em_array *a, const int *perm, em_array *v) {
-  memset(v, 0, sizeof *v);
-  v->dtype = a->dtype;
-  v->ndim = a->ndim;
-  v->size = a->size;
-  v->offset = a->offset;
-  v->buf = a->buf;
-  v->dev = a->dev;
-  for (int i = 0; i < a->ndim; i++) {
-    v->shape[i] = a->shape[perm[i]];
-    v->strides[i] = a->strides[perm[i]];
-  }
-}
-
 static em_status alias(const em_array *x, const em_array *v, em_array **c) {
   em_array *t = em_array_alloc(x->dtype, x->ndim, v->shape, x->dev);
   if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
@@ -102,7 +88,7 @@ static em_status dot_operand(const em_array *x, const int *bax, int nb,
   for (int i = 0; i < np; i++) perm[k++] = pax[i];
   for (int i = 0; i < nq; i++) perm[k++] = qax[i];
   em_array v;
-  permuted(x, perm, &v);
+  em_array_permuted_view(x, perm, &v);
   *swapped = false;
   if (em_array_is_contiguous(&v)) return alias(x, &v, c);
   int perm2[EM_MAX_NDIM];
@@ -111,7 +97,7 @@ static em_status dot_operand(const em_array *x, const int *bax, int nb,
   for (int i = 0; i < nq; i++) perm2[k++] = qax[i];
   for (int i = 0; i < np; i++) perm2[k++] = pax[i];
   em_array v2;
-  permuted(x, perm2, &v2);
+  em_array_permuted_view(x, perm2, &v2);
   if (em_array_is_contiguous(&v2)) {
     *swapped = true;
     return alias(x, &v2, c);
