@@ -24,6 +24,13 @@ typedef struct em_buffer {
   em_device dev;
   size_t nbytes;
   void *data;
+  /* CUDA: the engine stream whose current task allocated (and so writes)
+   * this buffer, and that task's number; NULL when allocated outside a
+   * stream task (ordered by the legacy stream). Another stream reading the
+   * buffer, or a release, waits for that task first (em_cuda_wait_producer):
+   * a CUDA array is DONE once its kernel is queued, not once it ran. */
+  void *cu_prod;
+  uint64_t cu_ticket;
 } em_buffer;
 
 /* View specs are resolved at eval time against the input's real strides. */
@@ -138,9 +145,15 @@ struct em_array {
   uint64_t claimer; /* evaluation that claimed it */
   em_status err;
   char *errmsg;
-  bool fused;                 /* computed inside its consumer's kernel */
+  bool fused;                 /* computed inside its fused group's kernel */
   int fuse_count;             /* nodes fused into this root so far */
-  struct em_array *fuse_root; /* the root a fused array belongs to */
+  struct em_array *fuse_root; /* the root a fused array belongs to; while
+                                 eval.c's fuse step has not reached the
+                                 array yet: the group whose members
+                                 reference it (scratch, reset at claim) */
+  int fuse_hits;              /* fuse step scratch: references to this
+                                 array from members of group fuse_root, or
+                                 -1 when members of several groups hold it */
   em_buffer *contig;          /* row-major copy made by em_array_data */
   struct em_array *next_dead; /* release worklist link */
 };

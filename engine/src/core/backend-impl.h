@@ -14,9 +14,10 @@ typedef em_status (*em_kernel_fn)(em_array *out, const em_node *node);
 typedef struct {
   const char *name;
   em_kernel_fn kernels[EM_OP_COUNT];
-  /* Evaluates an elementwise tree rooted at `root`: inputs with
-   * in->fused set are computed inside the same pass (recursively); all
-   * other inputs are DONE arrays of root's shape (any strides). */
+  /* Evaluates the elementwise group rooted at `root` (a DAG, eval.c):
+   * inputs with in->fused set are computed inside the same pass, each
+   * once however many members use it; all other inputs are DONE arrays
+   * of root's shape (any strides). */
   em_status (*run_fused)(em_array *root);
   /* Copies a DONE array of any strides into contiguous dst memory (on
    * the array's device). */

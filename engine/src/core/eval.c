@@ -5,12 +5,22 @@
  *    topological order. Arrays claimed by another evaluation are waited
  *    for; since a later collect only ever waits on earlier ones, two
  *    evaluations can never wait on each other.
- * 2. Fuse: walking the order backwards, an elementwise input that nobody
- *    else holds (refs == 1, so only its consumer's node) and that is itself
- *    elementwise is marked `fused`: the backend computes it tile by tile
- *    inside its consumer's pass and it never gets a buffer of its own.
+ * 2. Fuse: walking the order backwards (consumers before their inputs),
+ *    each elementwise node is either the root of a fused group or joins
+ *    one. An elementwise array claimed by this evaluation is marked `fused`
+ *    into group R when every reference to it (refs: node inputs of its
+ *    consumers, the caller's handles, other graphs) comes from members of
+ *    R of its shape and device: no one else can ever read it, so R's
+ *    backend program computes it tile by tile inside R's pass, once per
+ *    element however many members use it, and it never gets a buffer of
+ *    its own. The references are counted when each consumer is visited
+ *    (fuse_hits, fuse_root as the candidate group), and the decision is
+ *    taken when the walk reaches the array itself, after all of its
+ *    consumers in this evaluation. A group is a DAG of at most MAX_FUSED
+ *    + 1 nodes (a node shared by two groups, or also held by the caller,
+ *    gets its own buffer and roots its own group).
  * 3. Run: each unfused array in order gets its view resolved, its fused
- *    tree run, or its kernel called; then its node is dropped so inputs
+ *    group run, or its kernel called; then its node is dropped so inputs
  *    die as soon as nothing else needs them. A failure marks the array
  *    FAILED with its message; consumers fail with the same message. */
 #include <pthread.h>
@@ -149,36 +159,51 @@ static em_status run_view(em_array *x) {
 
 /* ---- one node ---------------------------------------------------------- */
 
+/* Could `in` be computed inside the pass of x's group? (Elementwise,
+ * claimed by this evaluation, same shape and device as its consumer x.)
+ * Whether every reference to it comes from that group is decided later. */
 static bool fusable_input(const em_array *x, const em_array *in,
                           uint64_t id) {
   return in->state == EM_STATE_CLAIMED && in->claimer == id && in->node &&
-         em_op_kind_of(in->node->op) == EM_KIND_EW &&
-         atomic_load(&in->refs) == 1 && in->ndim == x->ndim &&
+         em_op_kind_of(in->node->op) == EM_KIND_EW && in->ndim == x->ndim &&
          in->size == x->size && in->dev.type == x->dev.type &&
          in->dev.index == x->dev.index;
 }
 
-/* First failed input (looking through fused inputs), or NULL. */
-static em_array *failed_input(em_array *x) {
-  em_array *stack[MAX_FUSED * 3 + 4];
-  int sp = 0;
-  stack[sp++] = x;
-  while (sp) {
-    em_array *y = stack[--sp];
+/* Finds the first failed input of x's fused group (looking through fused
+ * inputs; the group is a DAG, so each member is visited once). *bad is NULL
+ * when none failed. A group has at most MAX_FUSED + 1 members (eval's fuse
+ * step), so the fixed lists cannot fill; if they ever did, that is an
+ * error, never a silently partial walk. */
+static em_status failed_input(em_array *x, em_array **bad) {
+  em_array *seen[MAX_FUSED + 1];
+  int ns = 0, next = 0; /* seen[next..ns) still to scan */
+  seen[ns++] = x;
+  *bad = NULL;
+  while (next < ns) {
+    em_array *y = seen[next++];
     for (int i = 0; i < y->node->nin; i++) {
       em_array *in = y->node->in[i];
       if (in->fused && in->node) {
-        if (sp < (int)(sizeof stack / sizeof stack[0])) stack[sp++] = in;
+        bool dup = false;
+        for (int j = 0; j < ns && !dup; j++) dup = seen[j] == in;
+        if (dup) continue;
+        if (ns == MAX_FUSED + 1)
+          return em_fail(EM_ERR_RUNTIME, "[eval] fused group too large");
+        seen[ns++] = in;
       } else if (in->state == EM_STATE_FAILED) {
-        return in;
+        *bad = in;
+        return EM_OK;
       }
     }
   }
-  return NULL;
+  return EM_OK;
 }
 
 static em_status run_node(em_array *x) {
-  em_array *bad = failed_input(x);
+  em_array *bad = NULL;
+  em_status fst = failed_input(x, &bad);
+  if (fst != EM_OK) return fst;
   if (bad) {
     em_fail(bad->err, "%s", bad->errmsg ? bad->errmsg : "input failed");
     return bad->err;
@@ -244,7 +269,7 @@ em_status em_eval_now(em_array *const *arrays, int n) {
   for (int i = 0; i < n; i++)
     if (!arrays[i]) return em_fail(EM_ERR_ARGUMENT, "[eval] array %d is NULL", i);
 
-  vec order = {0}, waits = {0}, stack = {0};
+  vec order = {0}, waits = {0}, stack = {0}, written = {0};
   vec idx = {0}; /* parallel to stack: next input to visit (as a pointer) */
   em_status st = EM_OK;
 
@@ -260,6 +285,8 @@ em_status em_eval_now(em_array *const *arrays, int n) {
     root->state = EM_STATE_CLAIMED;
     root->claimer = id;
     root->fused = false;
+    root->fuse_root = NULL;
+    root->fuse_hits = 0;
     if (!vec_push(&stack, root) || !vec_push(&idx, NULL)) {
       st = EM_ERR_OOM;
       break;
@@ -274,9 +301,14 @@ em_status em_eval_now(em_array *const *arrays, int n) {
           in->state = EM_STATE_CLAIMED;
           in->claimer = id;
           in->fused = false;
+          in->fuse_root = NULL;
+          in->fuse_hits = 0;
           if (!vec_push(&stack, in) || !vec_push(&idx, NULL)) st = EM_ERR_OOM;
         } else if (in->state == EM_STATE_CLAIMED && in->claimer != id) {
           if (!vec_push(&waits, in)) st = EM_ERR_OOM;
+        } else if (in->state == EM_STATE_DONE && in->buf && in->buf->cu_prod) {
+          /* DONE on CUDA: queued, maybe not run yet (another stream) */
+          if (!vec_push(&written, in)) st = EM_ERR_OOM;
         }
       } else {
         stack.n--;
@@ -292,24 +324,44 @@ em_status em_eval_now(em_array *const *arrays, int n) {
     pthread_mutex_unlock(&g_graph_lock);
     free(order.v);
     free(waits.v);
+    free(written.v);
     free(stack.v);
     free(idx.v);
     return em_fail(EM_ERR_OOM, "[eval] out of host memory listing the graph");
   }
   /* Fusion decisions: consumers come after their inputs in `order`, so
-   * walking backwards sees each tree from its root down. */
+   * walking backwards reaches an array only after every consumer of it in
+   * this evaluation. Visiting x: first decide x itself (fused into the one
+   * group all its references came from, or a root), then count x's
+   * references to its inputs for x's group. The count is of references,
+   * not consumers: x = y * y holds y twice, and refs says 2. Under
+   * g_graph_lock, refs can only fall (a reference that is not counted
+   * here belongs to someone who may drop it, but no one can add one
+   * without holding one), so a hit count equal to refs stays exact. */
   for (size_t k = order.n; k-- > 0;) {
     em_array *x = order.v[k];
     if (em_op_kind_of(x->node->op) != EM_KIND_EW) continue;
-    em_array *root = x->fused ? x->fuse_root : x;
-    if (!x->fused) root->fuse_count = 0;
+    em_array *cand = x->fuse_root;
+    if (cand && x->fuse_hits > 0 && cand->fuse_count < MAX_FUSED &&
+        x->fuse_hits == atomic_load(&x->refs)) {
+      x->fused = true;
+      cand->fuse_count++;
+    } else {
+      x->fused = false;
+      x->fuse_root = x;
+      x->fuse_count = 0;
+    }
+    em_array *root = x->fuse_root;
     for (int i = 0; i < x->node->nin; i++) {
       em_array *in = x->node->in[i];
-      if (root->fuse_count < MAX_FUSED && !in->fused &&
-          fusable_input(x, in, id)) {
-        in->fused = true;
+      if (!fusable_input(x, in, id) || in->fuse_hits < 0) continue;
+      if (in->fuse_hits == 0) {
         in->fuse_root = root;
-        root->fuse_count++;
+        in->fuse_hits = 1;
+      } else if (in->fuse_root == root) {
+        in->fuse_hits++;
+      } else {
+        in->fuse_hits = -1; /* members of two groups hold it */
       }
     }
   }
@@ -321,6 +373,12 @@ em_status em_eval_now(em_array *const *arrays, int n) {
 #ifdef EMILY_HAVE_CUDA
   /* Their kernels may still be queued on another CUDA stream. */
   if (waits.n) em_cuda_after_waits(waits.v, waits.n);
+  /* Inputs another stream's task wrote: wait for that task (at once when
+   * it is this stream's own or has finished). Each is held by a node of
+   * this graph, so its buffer stays alive. */
+  for (size_t i = 0; i < written.n; i++)
+    em_cuda_wait_producer(written.v[i]->buf->cu_prod,
+                          written.v[i]->buf->cu_ticket);
 #endif
 
   for (size_t k = 0; k < order.n; k++) {
@@ -341,6 +399,7 @@ em_status em_eval_now(em_array *const *arrays, int n) {
   pthread_mutex_unlock(&g_graph_lock);
   free(order.v);
   free(waits.v);
+  free(written.v);
   free(stack.v);
   free(idx.v);
   return st;

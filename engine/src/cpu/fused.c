@@ -1,12 +1,16 @@
-/* fused.c — the CPU's elementwise evaluator: a fused tree of elementwise
+/* fused.c — the CPU's elementwise evaluator: a fused group of elementwise
  * nodes runs as a small register program over tiles of TILE elements.
  *
- * Leaves (materialised inputs) are read in place when contiguous, filled
- * once per chunk when they are broadcast scalars, and gathered into a tile
- * otherwise; every node of the tree writes a tile-sized register that stays
- * in L1/L2, and the root writes straight into the output. A chain of
- * elementwise ops therefore reads its inputs once and writes its output
- * once, however long it is. Tiles are split across the thread pool. */
+ * The group is a DAG (eval.c fuses a node used several times within one
+ * group): the program lists it in post-order with one register per
+ * distinct node and per distinct leaf, so a shared node is computed once
+ * per tile and a leaf used twice is read once. Leaves (materialised
+ * inputs) are read in place when contiguous, filled once per chunk when
+ * they are broadcast scalars, and gathered into a tile otherwise; every
+ * node writes a tile-sized register that stays in L1/L2, and the root
+ * writes straight into the output. A chain of elementwise ops therefore
+ * reads its inputs once and writes its output once, however long it is.
+ * Tiles are split across the thread pool. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,11 +40,19 @@ typedef struct {
 
 typedef struct {
   reg r[MAX_REGS];
+  em_array *src[MAX_REGS]; /* the array each register holds (the memo) */
   int n;
   em_array *root;
   char *out;
   int64_t total;
 } program;
+
+/* The register already holding a, or -1 (a linear scan: n < MAX_REGS). */
+static int find_reg(const program *p, const em_array *a) {
+  for (int r = 0; r < p->n; r++)
+    if (p->src[r] == a) return r;
+  return -1;
+}
 
 /* Merges adjacent axes that walk memory as one. */
 static void coalesce(reg *g, const em_array *a) {
@@ -61,6 +73,7 @@ static void coalesce(reg *g, const em_array *a) {
 
 static int add_leaf(program *p, em_array *a) {
   reg *g = &p->r[p->n];
+  p->src[p->n] = a;
   memset(g, 0, sizeof *g);
   g->dt = a->dtype;
   g->es = em_dtype_size(a->dtype);
@@ -80,11 +93,13 @@ typedef struct {
   int regs[3];
 } frame;
 
-/* Appends x's subtree in post-order; returns its register or -1. */
+#define MAX_DEPTH 64 /* > eval.c's MAX_FUSED + 1 (a path has no repeats) */
+
+/* Appends root's fused group in post-order, each distinct node and leaf
+ * once (memo: find_reg), the root last; returns its register or -1. */
 static int build(program *p, em_array *x, em_status *st) {
-  if (!(x->fused || x == p->root)) return add_leaf(p, x);
-  /* Iterative post-order over the fused tree (bounded by MAX_FUSED). */
-  frame stack[64];
+  /* Iterative post-order over the fused DAG. */
+  frame stack[MAX_DEPTH];
   int sp = 0;
   stack[sp].a = x;
   stack[sp].next = 0;
@@ -96,7 +111,11 @@ static int build(program *p, em_array *x, em_status *st) {
     if (f->next > 0) f->regs[f->next - 1] = last;
     if (f->next < nd->nin) {
       em_array *in = nd->in[f->next++];
-      if (in->fused && in->node && sp < 64) {
+      int r = find_reg(p, in);
+      if (r >= 0) {
+        last = r; /* shared: computed (or read) once */
+      } else if (in->fused && in->node) {
+        if (sp == MAX_DEPTH) goto too_big;
         stack[sp].a = in;
         stack[sp].next = 0;
         sp++;
@@ -108,6 +127,7 @@ static int build(program *p, em_array *x, em_status *st) {
     }
     if (p->n >= MAX_REGS - 1) goto too_big;
     reg *g = &p->r[p->n];
+    p->src[p->n] = f->a;
     memset(g, 0, sizeof *g);
     g->kind = R_OP;
     g->dt = f->a->dtype;
