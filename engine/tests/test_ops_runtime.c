@@ -203,6 +203,25 @@ static void test_memory(void) {
     em_array *all[] = {f, g, h, d, sm, sq};
     for (int i = 0; i < 6; i++) em_array_release(all[i]);
   }
+  /* a cached block is no way around the limit: the limit bounds active
+   * bytes, wherever the block comes from */
+  {
+    em_memory_clear_cache(em_cpu());
+    int64_t big = 4 * n;
+    em_array *f = NULL, *g = NULL;
+    MUST(em_full(&f, EM_F32, 1, &big, &(float){1}, em_cpu()), f);
+    CHECK(em_eval(&f, 1) == EM_OK, "eval 4 MiB");
+    em_array_release(f);
+    em_memory_stats m = stats();
+    CHECK(m.cached_bytes >= (size_t)big * 4, "4 MiB cached");
+    em_memory_set_limit(em_cpu(), m.active_bytes + (1u << 20));
+    MUST(em_full(&g, EM_F32, 1, &big, &(float){2}, em_cpu()), g);
+    em_status st = em_eval(&g, 1);
+    CHECK(st == EM_ERR_OOM && strstr(em_last_error(), "limit"),
+          "cached block past the limit: %s (%s)", em_status_name(st), em_last_error());
+    em_memory_set_limit(em_cpu(), 0);
+    em_array_release(g);
+  }
   /* past the limit with a full cache: the cache is dropped first */
   {
     em_memory_clear_cache(em_cpu());

@@ -47,9 +47,12 @@ static void allocs_init(void) {
 
 static dev_alloc *dev_of(em_device d) {
   pthread_once(&allocs_once, allocs_init);
-  int i = d.type == EM_DEVICE_CPU ? 0 : 1 + d.index;
-  if (i < 0 || i >= MAX_DEVICES) return NULL;
-  return &allocs[i];
+  if (d.type == EM_DEVICE_CPU) return &allocs[0];
+  /* Checked before adding: 1 + INT_MAX would overflow; unknown types are
+   * no device at all. */
+  if (d.type != EM_DEVICE_CUDA || d.index < 0 || d.index >= MAX_DEVICES - 1)
+    return NULL;
+  return &allocs[1 + d.index];
 }
 
 /* Bin of a size: 256 B minimum; then 4 steps per power of two. */
@@ -103,6 +106,16 @@ void *em_alloc(em_device dev, size_t nbytes, em_status *st) {
                   nbytes);
     return NULL;
   }
+  /* The limit bounds active bytes, so it applies to a cached block too. */
+  if (a->limit && a->active + binsize > a->limit) {
+    size_t act = a->active, lim = a->limit;
+    pthread_mutex_unlock(&a->m);
+    *st = em_fail(EM_ERR_OOM,
+                  "[alloc] %zu bytes would pass the memory limit (%zu of "
+                  "%zu bytes active)",
+                  nbytes, act, lim);
+    return NULL;
+  }
   a->allocs++;
   void *p = a->free_list[b];
   if (p) {
@@ -112,15 +125,6 @@ void *em_alloc(em_device dev, size_t nbytes, em_status *st) {
   } else {
     if (a->limit && a->active + a->cached + binsize > a->limit)
       drop_cache_locked(a);
-    if (a->limit && a->active + binsize > a->limit) {
-      size_t act = a->active, lim = a->limit;
-      pthread_mutex_unlock(&a->m);
-      *st = em_fail(EM_ERR_OOM,
-                    "[alloc] %zu bytes would pass the memory limit (%zu of "
-                    "%zu bytes active)",
-                    nbytes, act, lim);
-      return NULL;
-    }
     /* Large blocks are 2 MiB aligned and asked to use huge pages: fewer
      * TLB misses on big arrays (numpy gets the same from glibc). */
     size_t align = binsize >= HUGE_MIN ? HUGE_ALIGN : 64;
