@@ -11,6 +11,10 @@
 #   OpenBLAS) is unpacked first. OUT_DIR gets the logs (default: $OUT, else
 #   gpu-out). Each step has a time limit (TEST_LIMIT, SANITIZER_LIMIT,
 #   BENCH_LIMIT seconds); the summary is printed last.
+#   Run-time compiled kernels are cached on disk in KCACHE_DIR (default
+#   OUT_DIR/../emily-kcache, outside OUT_DIR so it does not travel back), so
+#   a second call on a warm machine skips NVRTC for every program seen
+#   before; KCACHE_DIR=off compiles everything afresh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build}
@@ -19,6 +23,23 @@ mkdir -p "$OUT_DIR"
 SUM="$OUT_DIR/summary.txt"
 : >"$SUM"
 say() { echo "$*" | tee -a "$SUM"; }
+
+KCACHE_DIR=${KCACHE_DIR:-$OUT_DIR/../emily-kcache}
+if [[ "$KCACHE_DIR" != off ]] && mkdir -p "$KCACHE_DIR"; then
+  export EMILY_CUDA_CACHE_DIR
+  EMILY_CUDA_CACHE_DIR=$(cd "$KCACHE_DIR" && pwd)
+else
+  export EMILY_CUDA_CACHE=0
+fi
+kcache() {
+  if [[ -n "${EMILY_CUDA_CACHE_DIR:-}" && -d "$EMILY_CUDA_CACHE_DIR" ]]; then
+    echo "$EMILY_CUDA_CACHE_DIR: $(find "$EMILY_CUDA_CACHE_DIR" -maxdepth 1 -type f \
+      -name '*.kc' | wc -l) kernels, $(du -sh "$EMILY_CUDA_CACHE_DIR" | cut -f1)"
+  else
+    echo "off"
+  fi
+}
+say "== kernel cache at the start: $(kcache)"
 
 LIBDIRS=/usr/local/cuda/lib64
 if [[ -f "$BIN/libs.tar.xz" ]]; then
@@ -85,3 +106,5 @@ if [[ -x "$BIN/bench_cuda" && "${SKIP_BENCH:-0}" != 1 ]]; then
   cat "$OUT_DIR/gpu.md" 2>/dev/null | tee -a "$SUM"
   tail -5 "$OUT_DIR/run_gpu.err" | tee -a "$SUM"
 fi
+
+say "== kernel cache at the end: $(kcache)"
