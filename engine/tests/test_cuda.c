@@ -690,11 +690,15 @@ static void t_dot(rng *r) {
 
 static void t_rows(rng *r) {
   static const em_dtype ts[] = {EM_F32, EM_F64, EM_F16, EM_BF16};
-  static const int64_t shapes[][2] = {{7, 1000}, {3, 3000}, {70, 5}, {4, 1}};
+  /* 1000, 3000, 16384: the register-resident row kernel (16384 fills it
+   * for 2-byte types; 16384 f64 is past it); 1002: rows not a whole number
+   * of 16-byte vectors; 5, 1: narrow rows. */
+  static const int64_t shapes[][2] = {{7, 1000}, {2, 16384}, {3, 3000},
+                                      {5, 1002}, {70, 5}, {4, 1}};
   for (size_t ti = 0; ti < sizeof ts / sizeof ts[0]; ti++) {
     em_dtype t = ts[ti];
-    for (int si = 0; si < 4; si++) {
-      if (quick && si) continue;
+    for (int si = 0; si < 6; si++) {
+      if (quick && si > 1) continue;
       const int64_t *sh = shapes[si];
       pair x = nprand(t, 2, sh, r, M_FINITE);
       pair w = nprand(t, 1, sh + 1, r, M_FINITE), b = nprand(t, 1, sh + 1, r, M_FINITE);
@@ -775,6 +779,128 @@ static void t_fused_large(rng *r) {
       prelease(a);
       prelease(b);
     }
+}
+
+/* ---- shared subexpressions inside one fused group ---------------------------------- */
+
+/* An evaluated scalar constant on dev (so it allocates nothing later). */
+static em_array *shared_cst(em_dtype t, double v, em_device dev) {
+  em_array *c = NULL;
+  em_full_scalar(&c, t, v, dev);
+  if (c) eval_cuda(c);
+  return c;
+}
+
+/* Graphs whose nodes feed several nodes of one fused group (eval.c fuses
+ * them; the program computes each once). kind 0: diamond on a shared leaf,
+ * (x*c + x) * (x*c - x); 1: y = x - c used four times, through a predicate
+ * of another dtype, select(y > 0, y, -y) + y; 2: y*y*y with y = x*c + x
+ * (three uses, nested); 3: gelu(x*c + c) (y twice, floats only); 4: y =
+ * x + c used by two groups, a = y + y*y (evaluated first) and b = y - x,
+ * then a + b: y is not fused and gets its own buffer. */
+static em_array *shared_graph(int kind, em_array *x, const double *cv) {
+  em_dtype t = x->dtype;
+  em_device d = x->dev;
+  em_array *c = shared_cst(t, cv[0], d), *z = shared_cst(t, 0, d);
+  em_array *y = NULL, *p = NULL, *q = NULL, *out = NULL, *g = NULL, *n = NULL, *s = NULL;
+  switch (kind) {
+    case 0:
+      em_multiply(&y, x, c);
+      em_add(&p, y, x);
+      em_subtract(&q, y, x);
+      em_multiply(&out, p, q);
+      break;
+    case 1:
+      em_subtract(&y, x, c);
+      em_greater(&g, y, z);
+      em_negate(&n, y);
+      em_select(&s, g, y, n);
+      em_add(&out, s, y);
+      break;
+    case 2:
+      em_multiply(&p, x, c);
+      em_add(&y, p, x);
+      em_multiply(&q, y, y);
+      em_multiply(&out, q, y);
+      break;
+    case 3: {
+      em_array *h = shared_cst(t, 0.5, d), *one = shared_cst(t, 1, d),
+               *k = shared_cst(t, 0.7071067811865476, d);
+      em_multiply(&p, x, c);
+      em_add(&y, p, c);
+      em_multiply(&q, y, k);
+      em_erf(&g, q);
+      em_add(&n, g, one);
+      em_multiply(&s, y, h);
+      em_multiply(&out, s, n);
+      em_array_release(h);
+      em_array_release(one);
+      em_array_release(k);
+      break;
+    }
+    default: {
+      em_array *a = NULL, *b = NULL;
+      em_add(&y, x, c);
+      em_multiply(&p, y, y);
+      em_add(&a, y, p);      /* a's group reads y three times */
+      em_subtract(&b, y, x); /* b (not evaluated yet) holds y too */
+      if (a) eval_cuda(a);   /* so y gets a buffer of its own here */
+      em_add(&out, a, b);    /* then b's group reads y as a leaf */
+      em_array_release(a);
+      em_array_release(b);
+      break;
+    }
+  }
+  em_array *all[] = {c, z, y, p, q, g, n, s};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) em_array_release(all[i]);
+  return out;
+}
+
+static void t_fused_shared(rng *r) {
+  static const em_dtype ts[] = {EM_F32, EM_F64, EM_F16, EM_BF16, EM_S32, EM_U8, EM_S64};
+  static const char *kn[] = {"diamond", "four uses + select", "y^3", "gelu", "two groups"};
+  int64_t big[1] = {1000003}, mat[2] = {300, 257};
+  for (size_t ti = 0; ti < sizeof ts / sizeof ts[0]; ti++) {
+    em_dtype t = ts[ti];
+    bool flt = !em_dtype_is_int(t);
+    for (int kind = 0; kind < 5; kind++) {
+      if (kind == 3 && !flt) continue;
+      for (int lay = 0; lay < (quick ? 1 : 3); lay++) {
+        pair x = lay == 0 ? nprand(t, 1, big, r, M_FINITE) : nprand(t, 2, mat, r, M_FINITE);
+        pair v = layout(x, lay == 2 ? L_TRANSPOSED : L_CONTIG);
+        const double cv[1] = {flt ? 1.25 : 3};
+        em_array *rc = shared_graph(kind, v.c, cv), *rg = shared_graph(kind, v.g, cv);
+        char what[128];
+        snprintf(what, sizeof what, "shared subexpression %s %s%s", kn[kind], em_dtype_name(t),
+                 lay == 0 ? " n=1000003" : lay == 1 ? " [300,257]" : " [300,257] transposed");
+        ncheck(what, rc, rg, flt ? 2 : 0,
+               t == EM_F16 ? 4e-3 : t == EM_BF16 ? 3e-2 : flt ? 1e-5 : 0);
+        em_array_release(rc);
+        em_array_release(rg);
+        prelease(v);
+        prelease(x);
+      }
+    }
+  }
+  /* fusion really happens on CUDA: gelu(x*a+b) allocates only its output */
+  int64_t n[1] = {1 << 22};
+  pair x = nprand(EM_F32, 1, n, r, M_FINITE);
+  const double cv[1] = {1.25};
+  em_array *g = shared_graph(3, x.g, cv);
+  em_memory_stats s0, s1;
+  em_memory_stats_get(CU, &s0);
+  em_memory_reset_peak(CU);
+  em_status st = g ? eval_cuda(g) : EM_ERR_RUNTIME;
+  em_memory_stats_get(CU, &s1);
+  record(st == EM_OK, "gelu(x*a+b) on CUDA: %s", em_last_error());
+  record(s1.alloc_count - s0.alloc_count == 1,
+         "gelu(x*a+b) on CUDA: %llu buffers allocated, want 1 (y fused)",
+         (unsigned long long)(s1.alloc_count - s0.alloc_count));
+  record(s1.peak_bytes - s0.active_bytes <= ((size_t)4 << 22),
+         "gelu(x*a+b) on CUDA: peak grew by %zu bytes, output is %zu",
+         s1.peak_bytes - s0.active_bytes, (size_t)4 << 22);
+  em_array_release(g);
+  prelease(x);
 }
 
 /* ---- CUDA-only cases --------------------------------------------------------------------- */
@@ -1010,6 +1136,8 @@ int main(void) {
   printf("t_rows done: %d checks, %d failed\n", th_checks, th_failures);
   t_fused_large(&r);
   printf("t_fused_large done: %d checks, %d failed\n", th_checks, th_failures);
+  t_fused_shared(&r);
+  printf("t_fused_shared done: %d checks, %d failed\n", th_checks, th_failures);
   printf("single-threaded cases done: %d checks, %d failed\n", th_checks, th_failures);
   fflush(stdout);
 

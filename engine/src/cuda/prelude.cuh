@@ -1108,6 +1108,123 @@ struct RowP {
   s64 op; /* 0 softmax, 1 logsumexp, 2 layer_norm, 3 rms_norm */
 };
 
+/* Register-resident rows: a block (blockDim.x threads, a multiple of 32)
+ * per row; each thread loads up to NV 16-byte vectors of the row once,
+ * keeps them in registers for every pass (max, sum, variance) and writes
+ * the result with vector stores. One read and one write per element, the
+ * memory floor. The host picks it when d * sizeof(T) is a multiple of 16,
+ * the pointers are 16-byte aligned and the row fits (d <= blockDim.x * NV
+ * * E). Rows past the end of a block's grid-stride loop never occur: every
+ * thread of a block works on the same row, so block barriers are safe. */
+template <class T> struct row_nv { enum { v = sizeof(T) == 8 ? 16 : 64 / (16 / sizeof(T)) }; };
+
+template <class Op> EMD typename Op::A row_reduce_dyn(typename Op::A v,
+                                                      typename Op::A *sm) {
+  v = warp_reduce<Op>(v);
+  const int nw = blockDim.x >> 5;
+  if (nw == 1) return shfl_first(v);
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+  if (lane == 0) sm[wid] = v;
+  __syncthreads();
+  if (wid == 0) {
+    v = lane < nw ? sm[lane] : Op::init();
+    v = warp_reduce<Op>(v);
+    if (lane == 0) sm[32] = v;
+  }
+  __syncthreads();
+  v = sm[32];
+  __syncthreads();
+  return v;
+}
+
+template <class T> EMD void row_reg(const RowP &p) {
+  typedef typename row_c<T>::t C;
+  enum { E = 16 / sizeof(T), NV = row_nv<T>::v };
+  typedef em_vec<T, E> VT;
+  __shared__ C sm[33];
+  const s64 d = p.d, nvec = d / E;
+  const int L = (int)blockDim.x;
+  for (s64 row = blockIdx.x; row < p.rows; row += gridDim.x) {
+    const VT *x = (const VT *)p.x + row * nvec;
+    /* The row stays in its storage type: 16-bit rows take half the
+     * registers of f32 copies, so twice the rows are in flight per SM. */
+    VT v[NV];
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+      const s64 j = threadIdx.x + (s64)k * L;
+      if (j < nvec) v[k] = x[j];
+    }
+#define ROW_EACH(BODY)                                              \
+  _Pragma("unroll") for (int k = 0; k < NV; k++) {                  \
+    const s64 j = threadIdx.x + (s64)k * L;                \
+    if (j < nvec) {                                                 \
+      _Pragma("unroll") for (int e = 0; e < E; e++) {               \
+        const C c = em_cast<C>(v[k].v[e]);                          \
+        BODY;                                                       \
+      }                                                             \
+    }                                                               \
+  }
+    if (p.op <= 1) {
+      C m = MaxC<C>::init();
+      ROW_EACH(m = MaxC<C>::comb(m, c))
+      m = row_reduce_dyn<MaxC<C> >(m, sm);
+      const C mm = em_isinf(m) ? (C)0 : m;
+      C s = 0;
+      ROW_EACH(s += row_exp(c - mm))
+      s = row_reduce_dyn<SumC<C> >(s, sm);
+      if (p.op == 0) {
+        const C inv = (C)1 / s;
+        VT *y = (VT *)p.y + row * nvec;
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+          const s64 j = threadIdx.x + (s64)k * L;
+          if (j < nvec) {
+            VT t;
+#pragma unroll
+            for (int e = 0; e < E; e++)
+              t.v[e] = em_cast<T>(row_exp(em_cast<C>(v[k].v[e]) - mm) * inv);
+            y[j] = t;
+          }
+        }
+      } else if (threadIdx.x == 0) {
+        C r = (em_isinf(m) && m < 0) ? -(C)em_inf_d() : mm + row_log(s);
+        ((T *)p.y)[row] = em_cast<T>(r);
+      }
+    } else {
+      C mean = 0;
+      if (p.op == 2) {
+        C s = 0;
+        ROW_EACH(s += c)
+        mean = row_reduce_dyn<SumC<C> >(s, sm) / (C)d;
+      }
+      C q = 0;
+      ROW_EACH(const C dc = c - mean; q += dc * dc)
+      q = row_reduce_dyn<SumC<C> >(q, sm);
+      const C rstd = (C)1 / row_sqrt(q / (C)d + (C)p.eps);
+      const VT *w = (const VT *)p.w, *b = (const VT *)p.b;
+      VT *y = (VT *)p.y + row * nvec;
+#pragma unroll
+      for (int k = 0; k < NV; k++) {
+        const s64 j = threadIdx.x + (s64)k * L;
+        if (j < nvec) {
+          VT t, wv, bv;
+          if (w) wv = w[j];
+          if (b) bv = b[j];
+#pragma unroll
+          for (int e = 0; e < E; e++) {
+            C o = (em_cast<C>(v[k].v[e]) - mean) * rstd;
+            if (w) o = o * em_cast<C>(wv.v[e]);
+            if (b) o = o + em_cast<C>(bv.v[e]);
+            t.v[e] = em_cast<T>(o);
+          }
+          y[j] = t;
+        }
+      }
+    }
+#undef ROW_EACH
+  }
+}
+
 template <class T, int BX, int BY> EMD void row_op(const RowP &p) {
   typedef typename row_c<T>::t C;
   __shared__ C sm[33];
