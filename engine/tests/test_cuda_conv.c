@@ -77,6 +77,9 @@ static const ccase CASES[] = {
     {"large 1d", 3, {4, 32, 1000}, {64, 32, 5}, {0}, {2}, {2}, {0}, {0}, 0, 0, NULL, NULL, NULL, 0},
     {"large depthwise", 4, {2, 64, 16, 16}, {64, 1, 3, 3}, {0}, {1, 1}, {1, 1}, {0}, {0}, 64, 0, NULL, NULL, NULL, 0},
     {"large 3d", 5, {2, 8, 10, 12, 12}, {16, 8, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0}, {0}, 0, 0, NULL, NULL, NULL, 0},
+    /* over 1e9 flops: cuDNN's candidates are timed and the fastest kept
+     * (conv.c, CONV_TUNE_FLOPS), FFT and Winograd ones included */
+    {"large 2d, tuned algorithm", 4, {8, 64, 56, 56}, {64, 64, 3, 3}, {0}, {1, 1}, {1, 1}, {0}, {0}, 0, 0, NULL, NULL, NULL, 0},
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 

@@ -12,6 +12,7 @@
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,7 +128,8 @@ static uint32_t align_of(const void *p) {
 
 /* ---- algorithm choice, cached per problem ----------------------------- */
 
-#define MAX_CANDIDATES 8
+#define MAX_CANDIDATES 16
+#define TUNE_REPS 3 /* timed runs per candidate, after one warm-up */
 #define TUNE_FLOPS 1073741824.0 /* M*N*K*batch from which candidates are timed */
 #define ALGO_CACHE 64
 
@@ -176,7 +178,7 @@ static void algo_store(const algo_key *k, const cublasLtMatmulAlgo_t *algo) {
   pthread_mutex_unlock(&g_algo_m);
 }
 
-/* Times each candidate (one warm-up, then two runs between events) on
+/* Times each candidate (one warm-up, then TUNE_REPS runs between events) on
  * stream s and returns the fastest in *best. C is the real output: the
  * caller's final run overwrites it. Candidates that fail are skipped. */
 static em_status pick_fastest(cublasLtHandle_t h, cublasLtMatmulDesc_t op,
@@ -205,7 +207,7 @@ static em_status pick_fastest(cublasLtHandle_t h, cublasLtMatmulDesc_t op,
                        ws, LT_WORKSPACE, s) != CUBLAS_STATUS_SUCCESS)
       continue; /* not runnable here: skip it */
     ce = cudaEventRecord(e0, s);
-    for (int r = 0; r < 2 && ce == cudaSuccess; r++)
+    for (int r = 0; r < TUNE_REPS && ce == cudaSuccess; r++)
       if (cublasLtMatmul(h, op, one, B, la, A, lb, zero, C, lc, C, lc, &res[i].algo,
                          ws, LT_WORKSPACE, s) != CUBLAS_STATUS_SUCCESS)
         ce = cudaErrorUnknown;
@@ -221,6 +223,8 @@ static em_status pick_fastest(cublasLtHandle_t h, cublasLtMatmulDesc_t op,
       st = em_cu_fail(ce, "dot", "timing cuBLASLt candidates");
       break;
     }
+    if (getenv("EMILY_CUDA_TUNE_LOG"))
+      fprintf(stderr, "[dot] candidate %d: %.4f ms\n", i, ms / TUNE_REPS);
     if (best_ms < 0 || ms < best_ms) {
       best_ms = ms;
       *best = i;
