@@ -62,11 +62,22 @@ em_buffer *em_buffer_new(em_device dev, size_t nbytes, em_status *st) {
   atomic_init(&b->refs, 1);
   b->dev = dev;
   b->nbytes = nbytes;
+  b->cu_prod = NULL;
+  b->cu_ticket = 0;
+#ifdef EMILY_HAVE_CUDA
+  if (dev.type == EM_DEVICE_CUDA) b->cu_prod = em_cuda_producer(&b->cu_ticket);
+#endif
   return b;
 }
 
 void em_buffer_release(em_buffer *b) {
   if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+#ifdef EMILY_HAVE_CUDA
+    if (b->cu_prod) { /* no other stream may get the block while it is written */
+      em_cuda_wait_producer(b->cu_prod, b->cu_ticket);
+      em_cuda_producer_release(b->cu_prod);
+    }
+#endif
     em_free(b->dev, b->data, b->nbytes);
     free(b);
   }

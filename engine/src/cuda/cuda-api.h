@@ -32,6 +32,15 @@ void em_cuda_stream_destroy(void *cs);
 void em_cuda_thread_bind(void *cs);
 em_status em_cuda_stream_end_task(void *cs);
 
+/* Who writes a buffer: the stream bound to this thread (retained; NULL
+ * outside a stream task) and its current task's number. wait_producer
+ * returns once that task has finished (at once on the producing stream
+ * itself, where order is the stream's); producer_release drops the
+ * reference. */
+void *em_cuda_producer(uint64_t *ticket);
+void em_cuda_wait_producer(void *cs, uint64_t ticket);
+void em_cuda_producer_release(void *cs);
+
 /* Host <-> device (pinned staging). */
 em_status em_cuda_upload(int dev, void *dst, const void *src, size_t nbytes);
 /* Row-major bytes of a DONE CUDA array into host memory. */

@@ -10,6 +10,8 @@
  * stream, which is ordered with all (blocking) streams, so what they free
  * is safe for everybody at once. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,15 +79,28 @@ const em_cu_props *em_cu_device_props(int dev) {
 typedef struct {
   int dev;
   cudaStream_t s;
+  atomic_int refs;             /* the engine stream, and each buffer it wrote */
+  atomic_uint_fast64_t done;   /* tasks finished (synchronized) */
+  pthread_mutex_t m;           /* a waiter's synchronize vs. destroy */
+  bool dead;                   /* s destroyed (under m) */
 } cu_stream;
 
 static _Thread_local cu_stream *tl_bound = NULL;
 static _Thread_local int tl_dev = -1;
 
+/* tl_dev caches the device this thread last made current; the runtime's
+ * own current device is checked too (cheap: thread-local state), so code
+ * outside the engine that calls cudaSetDevice on this thread cannot leave
+ * us launching or allocating on the wrong device. */
 cudaStream_t em_cu_enter(int dev) {
-  if (tl_dev != dev) {
-    if (cudaSetDevice(dev) == cudaSuccess) tl_dev = dev;
-    else (void)cudaGetLastError();
+  int cur = -1;
+  if (tl_dev != dev || cudaGetDevice(&cur) != cudaSuccess || cur != dev) {
+    if (cudaSetDevice(dev) == cudaSuccess) {
+      tl_dev = dev;
+    } else {
+      (void)cudaGetLastError();
+      tl_dev = -1;
+    }
   }
   return tl_bound && tl_bound->dev == dev ? tl_bound->s : (cudaStream_t)0;
 }
@@ -171,6 +186,16 @@ void *em_cuda_alloc(int dev, size_t nbytes, em_status *st) {
                   nbytes, dev);
     return NULL;
   }
+  /* The limit bounds active bytes, so it applies to a cached block too. */
+  if (a->limit && a->active + binsize > a->limit) {
+    size_t act = a->active, lim = a->limit;
+    pthread_mutex_unlock(&a->m);
+    *st = em_fail(EM_ERR_OOM,
+                  "[alloc] %zu bytes on cuda:%d would pass the memory limit "
+                  "(%zu of %zu bytes active)",
+                  nbytes, dev, act, lim);
+    return NULL;
+  }
   a->allocs++;
   void *p = NULL;
   for (cblk **pp = &a->free_list[b]; *pp; pp = &(*pp)->next) {
@@ -187,15 +212,6 @@ void *em_cuda_alloc(int dev, size_t nbytes, em_status *st) {
   if (!p) {
     if (a->limit && a->active + a->cached + binsize > a->limit)
       drop_cache_locked(a, dev);
-    if (a->limit && a->active + binsize > a->limit) {
-      size_t act = a->active, lim = a->limit;
-      pthread_mutex_unlock(&a->m);
-      *st = em_fail(EM_ERR_OOM,
-                    "[alloc] %zu bytes on cuda:%d would pass the memory limit "
-                    "(%zu of %zu bytes active)",
-                    nbytes, dev, act, lim);
-      return NULL;
-    }
     (void)em_cu_enter(dev);
     cudaError_t e = cudaMalloc(&p, binsize);
     if (e != cudaSuccess) {
@@ -310,8 +326,15 @@ em_status em_cuda_stream_create(int dev, void **out) {
   cu_stream *cs = calloc(1, sizeof *cs);
   if (!cs) return em_fail(EM_ERR_OOM, "[stream_new] out of host memory");
   cs->dev = dev;
+  atomic_init(&cs->refs, 1);
+  atomic_init(&cs->done, 0);
   (void)em_cu_enter(dev);
   cudaError_t e = cudaStreamCreate(&cs->s); /* blocking: ordered with legacy */
+  if (e == cudaSuccess && pthread_mutex_init(&cs->m, NULL) != 0) {
+    (void)cudaStreamDestroy(cs->s);
+    free(cs);
+    return em_fail(EM_ERR_RUNTIME, "[stream_new] pthread_mutex_init failed");
+  }
   if (e != cudaSuccess) {
     free(cs);
     return em_cu_fail(e, "stream_new", "cudaStreamCreate");
@@ -330,9 +353,37 @@ em_status em_cuda_stream_end_task(void *p) {
   cu_stream *cs = p;
   (void)em_cu_enter(cs->dev);
   cudaError_t e = cudaStreamSynchronize(cs->s);
+  atomic_fetch_add(&cs->done, 1);
   release_owner(cs);
   if (e != cudaSuccess) return em_cu_fail(e, "eval", "a kernel on the stream");
   return EM_OK;
+}
+
+void *em_cuda_producer(uint64_t *ticket) {
+  cu_stream *cs = tl_bound;
+  *ticket = 0;
+  if (!cs) return NULL;
+  atomic_fetch_add(&cs->refs, 1);
+  *ticket = (uint64_t)atomic_load(&cs->done) + 1; /* tasks run one at a time */
+  return cs;
+}
+
+void em_cuda_producer_release(void *p) {
+  cu_stream *cs = p;
+  if (cs && atomic_fetch_sub(&cs->refs, 1) == 1) {
+    pthread_mutex_destroy(&cs->m);
+    free(cs);
+  }
+}
+
+void em_cuda_wait_producer(void *p, uint64_t ticket) {
+  cu_stream *cs = p;
+  if (!cs || cs == tl_bound || (uint64_t)atomic_load(&cs->done) >= ticket) return;
+  pthread_mutex_lock(&cs->m);
+  if (!cs->dead && (uint64_t)atomic_load(&cs->done) < ticket &&
+      cudaStreamSynchronize(cs->s) != cudaSuccess)
+    (void)cudaGetLastError(); /* the producer's own task reports it */
+  pthread_mutex_unlock(&cs->m);
 }
 
 void em_cuda_stream_destroy(void *p) {
@@ -341,10 +392,14 @@ void em_cuda_stream_destroy(void *p) {
   (void)em_cu_enter(cs->dev);
   (void)cudaStreamSynchronize(cs->s);
   release_owner(cs);
+  pthread_mutex_lock(&cs->m);
+  atomic_store(&cs->done, UINT64_MAX); /* every ticket is finished */
   (void)cudaStreamDestroy(cs->s);
+  cs->dead = true;
+  pthread_mutex_unlock(&cs->m);
   (void)cudaGetLastError();
   if (tl_bound == cs) tl_bound = NULL;
-  free(cs);
+  em_cuda_producer_release(cs); /* buffers it wrote may still hold it */
 }
 
 void em_cuda_after_waits(em_array *const *arrays, size_t n) {
@@ -473,6 +528,7 @@ em_status em_cuda_download_array(em_array *a, void *dst) {
   cudaStream_t s = em_cu_enter(dev);
   size_t n = (size_t)a->size * em_dtype_size(a->dtype);
   if (n == 0) return EM_OK;
+  if (a->buf) em_cuda_wait_producer(a->buf->cu_prod, a->buf->cu_ticket);
   em_array *c = NULL;
   em_status st = em_contiguous(a, &c);
   if (st != EM_OK) return st;
@@ -516,6 +572,87 @@ em_status em_cu_read_index(const em_array *a, int64_t *v) {
   return EM_OK;
 }
 
+/* ---- device <-> device ------------------------------------------------------ */
+
+/* Peer access between two devices, enabled once per direction where the
+ * hardware allows it (NVLink / PCIe P2P): cudaMemcpyPeerAsync then copies
+ * directly instead of staging through host memory. Where it is not
+ * possible the copy still works, only slower. */
+static pthread_mutex_t g_peer_m = PTHREAD_MUTEX_INITIALIZER;
+static signed char g_peer[MAX_CU][MAX_CU]; /* 0 untried, 1 on, -1 not possible */
+
+static void peer_enable_locked(int from, int to) {
+  if (g_peer[from][to]) return;
+  int can = 0;
+  signed char r = -1;
+  if (cudaDeviceCanAccessPeer(&can, from, to) == cudaSuccess && can) {
+    (void)em_cu_enter(from);
+    cudaError_t e = cudaDeviceEnablePeerAccess(to, 0);
+    if (e == cudaSuccess || e == cudaErrorPeerAccessAlreadyEnabled) r = 1;
+  }
+  (void)cudaGetLastError(); /* AlreadyEnabled and friends are not sticky */
+  g_peer[from][to] = r;
+}
+
+static void peer_enable(int a, int b) {
+  if (a == b || a < 0 || b < 0 || a >= MAX_CU || b >= MAX_CU) return;
+  pthread_mutex_lock(&g_peer_m);
+  peer_enable_locked(a, b);
+  peer_enable_locked(b, a);
+  pthread_mutex_unlock(&g_peer_m);
+}
+
+/* n bytes from src (device sdev) to dst (device ddev), complete on return.
+ * cudaMemcpyPeerAsync is ordered only within the stream it is given, not
+ * with work on the other device, so the copy (queued on the destination's
+ * stream for this thread) first waits for an event recorded on the
+ * source's legacy default stream: that event completes after everything
+ * issued on the source device so far, by any blocking stream — this
+ * thread's strided copy just made, and kernels that another stream's
+ * worker queued for an array it already marked DONE but has not yet
+ * synchronized. On the destination, the legacy stream (or this worker's
+ * own stream, for blocks it freed itself) orders the write after earlier
+ * users of the freshly allocated block. */
+static em_status peer_copy(void *dst, int ddev, const void *src, int sdev,
+                           size_t n) {
+  if (n == 0) return EM_OK;
+  peer_enable(sdev, ddev);
+  (void)em_cu_enter(sdev);
+  cudaEvent_t ev = NULL;
+  const char *what = "cudaEventCreateWithFlags";
+  cudaError_t e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+  if (e == cudaSuccess) {
+    what = "cudaEventRecord (source device)";
+    e = cudaEventRecord(ev, cudaStreamLegacy);
+  }
+  cudaStream_t sd = em_cu_enter(ddev);
+  if (e == cudaSuccess) {
+    what = "cudaStreamWaitEvent";
+    e = cudaStreamWaitEvent(sd, ev, 0);
+  }
+  if (e == cudaSuccess) {
+    what = "cudaMemcpyPeerAsync";
+    e = cudaMemcpyPeerAsync(dst, ddev, src, sdev, n, sd);
+  }
+  if (e == cudaSuccess) {
+    what = "cudaStreamSynchronize";
+    e = cudaStreamSynchronize(sd);
+  }
+  em_status st = EM_OK;
+  if (e != cudaSuccess) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s, %zu bytes from cuda:%d to cuda:%d", what, n,
+             sdev, ddev);
+    st = em_cu_fail(e, "copy_to_device", buf);
+  }
+  if (ev) {
+    (void)em_cu_enter(sdev);
+    (void)cudaEventDestroy(ev);
+    (void)cudaGetLastError();
+  }
+  return st;
+}
+
 em_status em_cuda_transfer(em_array **out, em_array *a, em_device dev) {
   if (!em_cu_dtype_storable(a->dtype))
     return em_fail(EM_ERR_UNSUPPORTED,
@@ -532,15 +669,9 @@ em_status em_cuda_transfer(em_array **out, em_array *a, em_device dev) {
       return em_fail(EM_ERR_OOM, "[copy_to_device] out of host memory");
     }
     st = em_alloc_output(o);
-    if (st == EM_OK) {
-      size_t n = (size_t)a->size * em_dtype_size(a->dtype);
-      (void)em_cu_enter(dev.index);
-      cudaError_t e = n ? cudaMemcpyPeerAsync(em_array_ptr(o), dev.index,
-                                              em_array_ptr(c), a->dev.index, n, 0)
-                        : cudaSuccess;
-      if (e == cudaSuccess) e = cudaStreamSynchronize(0);
-      if (e != cudaSuccess) st = em_cu_fail(e, "copy_to_device", "cudaMemcpyPeerAsync");
-    }
+    if (st == EM_OK)
+      st = peer_copy(em_array_ptr(o), dev.index, em_array_ptr(c), a->dev.index,
+                     (size_t)a->size * em_dtype_size(a->dtype));
     em_array_release(c);
     if (st != EM_OK) {
       em_array_release(o);
