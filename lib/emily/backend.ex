@@ -281,8 +281,10 @@ defmodule Emily.Backend do
     dev = device(opts)
 
     if dev == dev_of(t) do
-      # Arrays are immutable: a copy is the same array.
-      to_nx(from_nx(t), t, dev)
+      # Arrays are immutable, so the copy shares the data, but it is a new
+      # handle (a reshape to the same shape is a view): deallocating one
+      # tensor must not take the other with it.
+      N.reshape(from_nx(t), t.shape) |> unwrap!() |> to_nx(t, dev)
     else
       from_binary(t, to_binary(t, -1), opts)
     end

@@ -719,6 +719,22 @@ defmodule Emily.BackendTest do
     end)
   end
 
+  test "backend_copy on the same device is its own tensor: deallocating one keeps the other" do
+    t = Nx.tensor([[1.0, 2.0], [3.0, 4.0]], backend: backend_of(:emily)) |> Nx.multiply(3)
+    c = Nx.backend_copy(t, backend_of(:emily))
+    assert :ok == Nx.backend_deallocate(t)
+    assert Nx.to_flat_list(c) == [3.0, 6.0, 9.0, 12.0]
+    assert :ok == Nx.backend_deallocate(c)
+    assert_raise ArgumentError, ~r/deallocated/, fn -> Nx.add(c, 1) end
+    s = Nx.tensor(2.5, backend: backend_of(:emily))
+    sc = Nx.backend_copy(s, backend_of(:emily))
+    assert :ok == Nx.backend_deallocate(s)
+    assert Nx.to_number(sc) == 2.5
+    u = Nx.tensor([5, 6], backend: backend_of(:emily))
+    v = Nx.backend_transfer(u, backend_of(:emily))
+    assert Nx.to_flat_list(v) == [5, 6]
+  end
+
   test "bad input raises ArgumentError naming the op" do
     t = Nx.tensor([1.0, 2.0], backend: backend_of(:emily))
     assert_raise ArgumentError, ~r/\[from_data\]|\[from_binary\]/, fn ->
