@@ -198,6 +198,24 @@ static void t_basic(void) {
 }
 
 /* A well-formed entry of another key under this key's file name. */
+/* A directory others may write to (or a file another user owns) is not
+ * trusted: lookups miss, whatever it holds. */
+static void t_untrusted(void) {
+  char dir[1024];
+  mkdir_in(dir, sizeof dir, "untrusted");
+  size_t n1 = 500;
+  unsigned char *a = image(7, n1);
+  CHECK(store(dir, "trusted key", a, n1), "store");
+  CHECK(load_is(dir, "trusted key", a, n1), "a 0700 directory of ours is trusted");
+  CHECK(chmod(dir, 0777) == 0, "chmod 0777");
+  CHECK(load_is(dir, "trusted key", NULL, 0), "a world-writable directory: a miss");
+  CHECK(chmod(dir, 0770) == 0, "chmod 0770");
+  CHECK(load_is(dir, "trusted key", NULL, 0), "a group-writable directory: a miss");
+  CHECK(chmod(dir, 0700) == 0, "chmod 0700");
+  CHECK(load_is(dir, "trusted key", a, n1), "trusted again");
+  free(a);
+}
+
 static void t_collision(void) {
   char dir[1024], pa[1100], pb[1100];
   mkdir_in(dir, sizeof dir, "collision");
@@ -573,6 +591,7 @@ int main(void) {
     return 2;
   }
   t_basic();
+  t_untrusted();
   t_collision();
   t_corrupt();
   t_unwritable();

@@ -188,10 +188,25 @@ static void remove_if_same(const char *path, int fd) {
     (void)unlink(path);
 }
 
+/* A cached image is code this process will run: only trust a directory
+ * that this user owns and nobody else may write to, and files this user
+ * owns. Anything else is a miss. */
+static bool trusted_dir(const char *dir) {
+  struct stat s;
+  return stat(dir, &s) == 0 && S_ISDIR(s.st_mode) && s.st_uid == geteuid() &&
+         (s.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 void *em_cu_kcache_load(const char *dir, const void *key, size_t klen,
                         size_t *size) {
   *size = 0;
   if (!dir || klen == 0 || klen > EM_KCACHE_MAX_BYTES) return NULL;
+  if (!trusted_dir(dir)) {
+    if (getenv("EMILY_CUDA_DEBUG"))
+      fprintf(stderr, "emily: kernel cache %s ignored: not owned by this user "
+                      "or writable by others\n", dir);
+    return NULL;
+  }
   char name[EM_KCACHE_NAME_LEN];
   em_cu_kcache_name(key, klen, name);
   char *path = join(dir, name);
@@ -207,7 +222,8 @@ void *em_cu_kcache_load(const char *dir, const void *key, size_t klen,
   bool corrupt = false;
   struct stat st;
   unsigned char h[HDR];
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto out;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+    goto out;
   if (st.st_size < HDR || !read_at(fd, h, HDR, 0)) {
     corrupt = true;
     goto out;
