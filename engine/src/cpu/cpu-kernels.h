@@ -39,6 +39,15 @@ void em_cpu_reduce(em_op op, em_dtype t, const void *x, void *y,
 void em_cpu_arg_reduce(em_op op, em_dtype t, bool tie_high, const void *x,
                        int64_t *y, int64_t outer, int64_t r, int64_t inner);
 
+/* The bounds-check failure for an index at flat position pos of idx
+ * (row-major), which indexes axis `axis` of size d; value points at a
+ * host copy of that index (idx's data may be on a device). Shared by the
+ * CPU and CUDA indexing kernels so both say the same thing. */
+struct em_array;
+em_status em_index_bounds_error(const char *op, const struct em_array *idx,
+                                const void *value, int64_t pos, int axis,
+                                int64_t d);
+
 /* Whole-array kernels of the op families, one file each under src/cpu/
  * (indexing.c, cumulative.c, sort.c, window.c, conv.c, fft.c, linalg.c).
  * Signature: em_kernel_fn (src/core/backend-impl.h). */

@@ -96,12 +96,11 @@ static void bad_note(first_bad *b, int64_t pos) {
   }
 }
 
-/* The failure for the index at flat position pos of idx (row-major),
- * which indexes axis `axis` of size d. */
-static em_status bounds_error(const char *op, const em_array *idx, int64_t pos,
-                              int axis, int64_t d) {
+em_status em_index_bounds_error(const char *op, const em_array *idx,
+                                const void *value, int64_t pos, int axis,
+                                int64_t d) {
   char val[32], at[256];
-  const char *p = em_array_ptr(idx) + pos * (int64_t)em_dtype_size(idx->dtype);
+  const char *p = value;
   if (idx->dtype == EM_U64) {
     uint64_t v;
     memcpy(&v, p, 8);
@@ -122,6 +121,14 @@ static em_status bounds_error(const char *op, const em_array *idx, int64_t pos,
                  "[%s] index %s at position %s of the indices is out of "
                  "bounds for axis %d of size %lld (bounds check is on)",
                  op, val, at, axis, (long long)d);
+}
+
+/* The failure for the index at flat position pos of idx (row-major),
+ * which indexes axis `axis` of size d. */
+static em_status bounds_error(const char *op, const em_array *idx, int64_t pos,
+                              int axis, int64_t d) {
+  const char *p = em_array_ptr(idx) + pos * (int64_t)em_dtype_size(idx->dtype);
+  return em_index_bounds_error(op, idx, p, pos, axis, d);
 }
 
 /* Resolves index rows [rows, k] into element offsets of the target:

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../cpu/cpu-kernels.h"
 #include "cuda-impl.h"
 #include "indexing-kernels.h"
 
@@ -72,28 +73,7 @@ static em_status bounds_error(const char *op, const em_array *idx, int64_t pos,
   em_status st = em_cu_download(idx->dev.index, b, em_array_ptr(idx) + pos * (int64_t)es,
                                 es, s);
   if (st != EM_OK) return st;
-  char val[32], at[256];
-  switch (idx->dtype) {
-    case EM_U8: snprintf(val, sizeof val, "%u", (unsigned)b[0]); break;
-    case EM_U16: { uint16_t x; memcpy(&x, b, 2); snprintf(val, sizeof val, "%u", (unsigned)x); break; }
-    case EM_U32: { uint32_t x; memcpy(&x, b, 4); snprintf(val, sizeof val, "%lld", (long long)x); break; }
-    case EM_U64: { uint64_t x; memcpy(&x, b, 8); snprintf(val, sizeof val, "%llu", (unsigned long long)x); break; }
-    case EM_S8: { int8_t x; memcpy(&x, b, 1); snprintf(val, sizeof val, "%lld", (long long)x); break; }
-    case EM_S16: { int16_t x; memcpy(&x, b, 2); snprintf(val, sizeof val, "%lld", (long long)x); break; }
-    case EM_S32: { int32_t x; memcpy(&x, b, 4); snprintf(val, sizeof val, "%lld", (long long)x); break; }
-    default: { int64_t x; memcpy(&x, b, 8); snprintf(val, sizeof val, "%lld", (long long)x); break; }
-  }
-  int64_t mi[EM_MAX_NDIM];
-  int64_t f = pos;
-  for (int i = idx->ndim - 1; i >= 0; i--) {
-    mi[i] = idx->shape[i] ? f % idx->shape[i] : 0;
-    f = idx->shape[i] ? f / idx->shape[i] : 0;
-  }
-  em_shape_str(at, sizeof at, idx->ndim, mi);
-  return em_fail(EM_ERR_ARGUMENT,
-                 "[%s] index %s at position %s of the indices is out of "
-                 "bounds for axis %d of size %lld (bounds check is on)",
-                 op, val, at, axis, (long long)d);
+  return em_index_bounds_error(op, idx, b, pos, axis, d);
 }
 
 /* Checks every value of ix (contiguous, rows of k columns; column j indexes

@@ -198,13 +198,8 @@ static em_status nvrtc_compile(const char *op, const char *arch,
   return st;
 }
 
-/* Compiles prelude + body with NVRTC, no disk cache (the self-check). */
-static em_status compile(const char *op, const char *arch, const char *body,
-                         char **image, size_t *size) {
-  return nvrtc_compile(op, arch, body, image, size);
-}
 
-/* compile() through the on-disk cache (jit_cache.c). The key is a header
+/* nvrtc_compile() through the on-disk cache (jit_cache.c). The key is a header
  * naming everything besides the text that decides the image (NVRTC's
  * version, the architecture, the options, the PTX fallback) followed by the
  * prelude and the body (what NVRTC compiles, the prelude as a header);
@@ -219,7 +214,7 @@ em_status em_cu_jit_compile(const char *op, const char *arch, const char *body,
   int major = 0, minor = 0;
   if (!em_cu_kcache_dir(dir, sizeof dir) ||
       nvrtcVersion(&major, &minor) != NVRTC_SUCCESS)
-    return compile(op, arch, body, image, size);
+    return nvrtc_compile(op, arch, body, image, size);
   sbuf h = {0};
   sb_printf(&h, "emily jit cache key 1\nnvrtc %d.%d\narch %s\nptx fallback %s\noptions",
             major, minor, arch, PTX_ARCH);
@@ -958,7 +953,7 @@ em_status em_cu_rows(em_op op, em_dtype t, const void *x, void *y,
 static int check_one(const char *what, const char *body, int verbose) {
   char *img = NULL;
   size_t n = 0;
-  em_status st = compile(what, "sm_90", body, &img, &n);
+  em_status st = nvrtc_compile(what, "sm_90", body, &img, &n); /* no disk cache */
   free(img);
   if (st != EM_OK) {
     fprintf(stderr, "JIT CHECK FAILED: %s: %s\n", what, em_last_error());
