@@ -690,14 +690,15 @@ static void t_dot(rng *r) {
 
 static void t_rows(rng *r) {
   static const em_dtype ts[] = {EM_F32, EM_F64, EM_F16, EM_BF16};
-  /* 1000, 3000, 16384: the register-resident row kernel (16384 fills it
-   * for 2-byte types; 16384 f64 is past it); 1002: rows not a whole number
-   * of 16-byte vectors; 5, 1: narrow rows. */
+  /* 1000, 3000, 16384, 4096: the register-resident row kernel (16384 and
+   * 4096 fill the block's registers exactly, except 16384 f64, which is
+   * past it; 1000 and 3000 fill them partly); 1002: rows not a whole
+   * number of 16-byte vectors; 5, 1: narrow rows. */
   static const int64_t shapes[][2] = {{7, 1000}, {2, 16384}, {3, 3000},
-                                      {5, 1002}, {70, 5}, {4, 1}};
+                                      {5, 1002}, {70, 5}, {4, 1}, {9, 4096}};
   for (size_t ti = 0; ti < sizeof ts / sizeof ts[0]; ti++) {
     em_dtype t = ts[ti];
-    for (int si = 0; si < 6; si++) {
+    for (int si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
       if (quick && si > 1) continue;
       const int64_t *sh = shapes[si];
       pair x = nprand(t, 2, sh, r, M_FINITE);
