@@ -3,6 +3,8 @@
 # with the CUDA toolkit, GPU or not), into one archive that can travel
 # (the device tool takes 64 MiB): .gpu/gpu-bins.tar.xz holding
 #   test_cuda, test_cuda_<family>, bench_cuda
+#   libemily.so   for bench/interleave_gpu.py (Emily and PyTorch in one
+#                 process)
 #   libs.tar.xz   the Debian libraries they load that a GPU machine
 #                 (Ubuntu, CUDA installed) may lack: OpenBLAS, LAPACK(E)
 # Then, on the GPU machine, from the repository root:
@@ -17,9 +19,11 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEMILY_CUDA=ON \
   -DEMILY_NIF=OFF >/dev/null
 targets=(bench_cuda)
 for src in engine/tests/test_cuda*.c; do targets+=("$(basename "$src" .c)"); done
-cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}"
+cmake --build "$BUILD" -j"$JOBS" --target "${targets[@]}" emily
 rm -rf .gpu && mkdir -p .gpu
 for t in "${targets[@]}"; do cp "$BUILD/$t" .gpu/; done
+cp "$BUILD/libemily.so" .gpu/
+targets+=(libemily.so)
 # Non-CUDA shared libraries the binaries load, as resolved here.
 # (CUDA's own libraries, cuBLAS included, are the GPU machine's.)
 libs=$(ldd "$BUILD/test_cuda" | awk '/=> \// {print $3}' | grep -v cuda |

@@ -4,7 +4,9 @@
 #   2. engine/tests/test_cuda and test_cuda_<family>, the CPU-vs-CUDA
 #      differential suites
 #   3. a quick subset of each under compute-sanitizer (memcheck), if present
-#   4. engine/bench/bench_cuda and bench/run_gpu.py (PyTorch) -> gpu.md
+#   4. bench/run_gpu.py: engine/bench/bench_cuda and PyTorch, alternated
+#      over BENCH_ROUNDS rounds -> gpu.md; bench/interleave_gpu.py (with
+#      BIN/libemily.so): both in one process, alternating -> interleaved.md
 # Usage: scripts/gpu_check.sh [BIN_DIR] [OUT_DIR]
 #   BIN_DIR holds test_cuda and bench_cuda (default: build); a libs.tar.xz
 #   there (libraries the binaries need that the machine lacks, e.g.
@@ -96,15 +98,21 @@ else
 fi
 
 if [[ -x "$BIN/bench_cuda" && "${SKIP_BENCH:-0}" != 1 ]]; then
-  say "== benchmark"
-  timeout "${BENCH_LIMIT:-200}" "$BIN/bench_cuda" >"$OUT_DIR/bench_cuda.csv" 2>"$OUT_DIR/bench_cuda.err"
-  say "bench_cuda: exit $?"
-  cat "$OUT_DIR/bench_cuda.csv" "$OUT_DIR/bench_cuda.err" | tee -a "$SUM"
-  timeout "${BENCH_LIMIT:-200}" python3 bench/run_gpu.py --emily-csv "$OUT_DIR/bench_cuda.csv" \
-    --out "$OUT_DIR/gpu.md" >/dev/null 2>"$OUT_DIR/run_gpu.err"
+  # BENCH_ROUNDS rounds, each bench_cuda then PyTorch (bench/run_gpu.py).
+  say "== benchmark (${BENCH_ROUNDS:-3} rounds)"
+  timeout "${BENCH_LIMIT:-300}" python3 bench/run_gpu.py --bench "$BIN/bench_cuda" \
+    --rounds "${BENCH_ROUNDS:-3}" --out "$OUT_DIR/gpu.md" >/dev/null 2>"$OUT_DIR/run_gpu.err"
   say "run_gpu.py: exit $?"
   cat "$OUT_DIR/gpu.md" 2>/dev/null | tee -a "$SUM"
   tail -5 "$OUT_DIR/run_gpu.err" | tee -a "$SUM"
+  if [[ -f "$BIN/libemily.so" ]]; then
+    say "== Emily and PyTorch interleaved in one process"
+    timeout "${BENCH_LIMIT:-300}" python3 bench/interleave_gpu.py "$BIN/libemily.so" \
+      --out "$OUT_DIR/interleaved.md" >/dev/null 2>"$OUT_DIR/interleave.err"
+    say "interleave_gpu.py: exit $?"
+    cat "$OUT_DIR/interleaved.md" 2>/dev/null | tee -a "$SUM"
+    tail -5 "$OUT_DIR/interleave.err" | tee -a "$SUM"
+  fi
 fi
 
 say "== kernel cache at the end: $(kcache)"

@@ -40,14 +40,17 @@ static void die(const char *what) {
 }
 
 /* Median ms per op: each repetition evaluates BATCH independent copies of
- * the graph in one em_eval (one stream synchronize), which keeps the
- * host's hand-off to the stream worker out of the per-op time. */
-#define BATCH 5
+ * the graph in one em_eval (one stream synchronize), which spreads the
+ * host's hand-off to the stream worker over BATCH ops. bench/run_gpu.py
+ * times PyTorch the same way (BATCH calls, one synchronize). BATCH is 5,
+ * or EMILY_BENCH_BATCH (1..MAX_BATCH). */
+#define MAX_BATCH 64
+static int BATCH = 5;
 static double time_case(build_fn build, em_array **in, int warm, int reps) {
   double t[64];
   if (reps > 64) reps = 64;
   for (int i = 0; i < warm + reps; i++) {
-    em_array *out[BATCH] = {NULL};
+    em_array *out[MAX_BATCH] = {NULL};
     for (int k = 0; k < BATCH; k++)
       if (build(&out[k], in) != EM_OK) die("build");
     double t0 = now();
@@ -158,6 +161,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   const char *only = argc > 1 ? argv[1] : NULL;
+  const char *batch = getenv("EMILY_BENCH_BATCH");
+  if (batch && atoi(batch) >= 1 && atoi(batch) <= MAX_BATCH) BATCH = atoi(batch);
   printf("case,ms,rate,unit\n");
   fflush(stdout);
   if (!only || strstr(only, "copy")) {
