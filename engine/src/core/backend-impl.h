@@ -33,4 +33,19 @@ em_status em_alloc_output(em_array *out);
  * contiguous, else a fresh copy. Release with em_array_release. */
 em_status em_contiguous(em_array *a, em_array **out);
 
+/* ---- dot, shared by the backends' dot kernels (dot_layout.c) ---- */
+typedef struct {
+  int fa[EM_MAX_NDIM], fb[EM_MAX_NDIM]; /* free axes of a and of b, in order */
+  int nfa, nfb;
+  int64_t B, M, N, K; /* batch, a's free size, b's free size, contracted */
+} em_dot_dims;
+void em_dot_dims_of(const em_node *dot, em_dot_dims *d);
+/* x (DONE) as a row-major [batch, p, q] stack of the axis groups bax,
+ * pax, qax, or, with *swapped set, as [batch, q, p]: a view of x's buffer
+ * when either order already is row-major, else a copy in [batch, p, q]
+ * order. Release *c with em_array_release. */
+em_status em_dot_operand(const em_array *x, const int *bax, int nb,
+                         const int *pax, int np, const int *qax, int nq,
+                         em_array **c, bool *swapped);
+
 #endif

@@ -398,64 +398,6 @@ static em_status k_arg_reduce(em_array *out, const em_node *n) {
 
 /* ---- dot ---------------------------------------------------------------- */
 
-static bool is_rowmajor(const em_array *v) { return em_array_is_contiguous(v); }
-
-/* Lays x out as [batch, p, q] given axis groups; tries the grouping as
- * given, then with p and q swapped (reported through *swapped), and copies
- * if neither is already row-major. */
-static em_status dot_operand(const em_array *x, const int *bax, int nb,
-                             const int *pax, int np, const int *qax, int nq,
-                             em_array **c, bool *swapped) {
-  int perm[EM_MAX_NDIM], k = 0;
-  for (int i = 0; i < nb; i++) perm[k++] = bax[i];
-  for (int i = 0; i < np; i++) perm[k++] = pax[i];
-  for (int i = 0; i < nq; i++) perm[k++] = qax[i];
-  em_array v;
-  em_array_permuted_view(x, perm, &v);
-  *swapped = false;
-  if (is_rowmajor(&v)) {
-    em_array *t = em_array_alloc(x->dtype, x->ndim, v.shape, x->dev);
-    if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
-    memcpy(t->strides, v.strides, sizeof t->strides);
-    t->offset = v.offset;
-    t->buf = x->buf;
-    atomic_fetch_add(&x->buf->refs, 1);
-    t->state = EM_STATE_DONE;
-    *c = t;
-    return EM_OK;
-  }
-  int perm2[EM_MAX_NDIM];
-  k = 0;
-  for (int i = 0; i < nb; i++) perm2[k++] = bax[i];
-  for (int i = 0; i < nq; i++) perm2[k++] = qax[i];
-  for (int i = 0; i < np; i++) perm2[k++] = pax[i];
-  em_array v2;
-  em_array_permuted_view(x, perm2, &v2);
-  if (is_rowmajor(&v2)) {
-    em_array *t = em_array_alloc(x->dtype, x->ndim, v2.shape, x->dev);
-    if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
-    memcpy(t->strides, v2.strides, sizeof t->strides);
-    t->offset = v2.offset;
-    t->buf = x->buf;
-    atomic_fetch_add(&x->buf->refs, 1);
-    t->state = EM_STATE_DONE;
-    *c = t;
-    *swapped = true;
-    return EM_OK;
-  }
-  em_array *t = em_array_alloc(x->dtype, x->ndim, v.shape, x->dev);
-  if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
-  em_status st = em_alloc_output(t);
-  if (st != EM_OK) {
-    free(t);
-    return st;
-  }
-  em_cpu_copy_strided(&v, t->buf->data);
-  t->state = EM_STATE_DONE;
-  *c = t;
-  return EM_OK;
-}
-
 /* Integer GEMM with wrap-around: C[M,N] = A[M,K] B[K,N], unsigned math. */
 #define INT_GEMM(NAME, T, U)                                                 \
   static void NAME(const T *A, const T *B, T *C, int64_t M, int64_t N,       \
@@ -514,25 +456,9 @@ static void int_gemm_store(em_dtype t, const void *A, const void *B, void *C,
 static em_status k_dot(em_array *out, const em_node *n) {
   const em_array *a = n->in[0], *b = n->in[1];
   const int nca = n->p.dot.nca, nba = n->p.dot.nba;
-  int fa[EM_MAX_NDIM], fb[EM_MAX_NDIM], nfa = 0, nfb = 0;
-  uint32_t ma = 0, mb = 0;
-  for (int i = 0; i < nca; i++) {
-    ma |= 1u << n->p.dot.ca[i];
-    mb |= 1u << n->p.dot.cb[i];
-  }
-  for (int i = 0; i < nba; i++) {
-    ma |= 1u << n->p.dot.ba[i];
-    mb |= 1u << n->p.dot.bb[i];
-  }
-  for (int i = 0; i < a->ndim; i++)
-    if (!(ma >> i & 1u)) fa[nfa++] = i;
-  for (int i = 0; i < b->ndim; i++)
-    if (!(mb >> i & 1u)) fb[nfb++] = i;
-  int64_t B = 1, M = 1, N = 1, K = 1;
-  for (int i = 0; i < nba; i++) B *= a->shape[n->p.dot.ba[i]];
-  for (int i = 0; i < nfa; i++) M *= a->shape[fa[i]];
-  for (int i = 0; i < nfb; i++) N *= b->shape[fb[i]];
-  for (int i = 0; i < nca; i++) K *= a->shape[n->p.dot.ca[i]];
+  em_dot_dims dd;
+  em_dot_dims_of(n, &dd);
+  const int64_t B = dd.B, M = dd.M, N = dd.N, K = dd.K;
 
   TRY(em_alloc_output(out));
   size_t es = em_dtype_size(out->dtype);
@@ -545,9 +471,9 @@ static em_status k_dot(em_array *out, const em_node *n) {
   em_array *ca = NULL, *cb = NULL;
   bool ta, tb;
   /* A as [B, M, K] (or [B, K, M] transposed), B as [B, K, N] (or [B, N, K]) */
-  TRY(dot_operand(a, n->p.dot.ba, nba, fa, nfa, n->p.dot.ca, nca, &ca, &ta));
-  em_status st =
-      dot_operand(b, n->p.dot.bb, nba, n->p.dot.cb, nca, fb, nfb, &cb, &tb);
+  TRY(em_dot_operand(a, n->p.dot.ba, nba, dd.fa, dd.nfa, n->p.dot.ca, nca, &ca, &ta));
+  em_status st = em_dot_operand(b, n->p.dot.bb, nba, n->p.dot.cb, nca, dd.fb,
+                                dd.nfb, &cb, &tb);
   if (st != EM_OK) {
     em_array_release(ca);
     return st;

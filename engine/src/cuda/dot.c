@@ -7,8 +7,8 @@
  *
  * Operands are laid out as [batch, M, K] / [batch, K, N] row-major, or
  * their transposes, without a copy when a permutation of the input already
- * is (as the CPU backend does); the row-major product C = A B is computed
- * as the column-major C^T = B^T A^T. */
+ * is (em_dot_operand, shared with the CPU backend); the row-major product
+ * C = A B is computed as the column-major C^T = B^T A^T. */
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <pthread.h>
@@ -66,55 +66,6 @@ static em_status blas_handle(int dev, cublasHandle_t *h) {
       goto done;                                                           \
     }                                                                      \
   } while (0)
-
-/* ---- operand layout (as the CPU backend's dot_operand) ------------------- */
-
-static em_status alias(const em_array *x, const em_array *v, em_array **c) {
-  em_array *t = em_array_alloc(x->dtype, x->ndim, v->shape, x->dev);
-  if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
-  memcpy(t->strides, v->strides, sizeof t->strides);
-  t->offset = v->offset;
-  t->buf = x->buf;
-  atomic_fetch_add(&x->buf->refs, 1);
-  t->state = EM_STATE_DONE;
-  *c = t;
-  return EM_OK;
-}
-
-static em_status dot_operand(const em_array *x, const int *bax, int nb,
-                             const int *pax, int np, const int *qax, int nq,
-                             em_array **c, bool *swapped) {
-  int perm[EM_MAX_NDIM], k = 0;
-  for (int i = 0; i < nb; i++) perm[k++] = bax[i];
-  for (int i = 0; i < np; i++) perm[k++] = pax[i];
-  for (int i = 0; i < nq; i++) perm[k++] = qax[i];
-  em_array v;
-  em_array_permuted_view(x, perm, &v);
-  *swapped = false;
-  if (em_array_is_contiguous(&v)) return alias(x, &v, c);
-  int perm2[EM_MAX_NDIM];
-  k = 0;
-  for (int i = 0; i < nb; i++) perm2[k++] = bax[i];
-  for (int i = 0; i < nq; i++) perm2[k++] = qax[i];
-  for (int i = 0; i < np; i++) perm2[k++] = pax[i];
-  em_array v2;
-  em_array_permuted_view(x, perm2, &v2);
-  if (em_array_is_contiguous(&v2)) {
-    *swapped = true;
-    return alias(x, &v2, c);
-  }
-  em_array *t = em_array_alloc(x->dtype, x->ndim, v.shape, x->dev);
-  if (!t) return em_fail(EM_ERR_OOM, "[dot] out of host memory");
-  em_status st = em_alloc_output(t);
-  if (st == EM_OK) st = em_cu_copy_to(&v, t->buf->data);
-  if (st != EM_OK) {
-    em_array_release(t);
-    return st;
-  }
-  t->state = EM_STATE_DONE;
-  *c = t;
-  return EM_OK;
-}
 
 /* ---- GEMM ------------------------------------------------------------------ */
 
@@ -402,25 +353,9 @@ em_status em_cu_k_dot(em_array *out, const em_node *n) {
     return em_fail(EM_ERR_UNSUPPORTED, "[dot] not supported on cuda for %s",
                    em_dtype_name(t));
   const int nca = n->p.dot.nca, nba = n->p.dot.nba;
-  int fa[EM_MAX_NDIM], fb[EM_MAX_NDIM], nfa = 0, nfb = 0;
-  uint32_t ma = 0, mb = 0;
-  for (int i = 0; i < nca; i++) {
-    ma |= 1u << n->p.dot.ca[i];
-    mb |= 1u << n->p.dot.cb[i];
-  }
-  for (int i = 0; i < nba; i++) {
-    ma |= 1u << n->p.dot.ba[i];
-    mb |= 1u << n->p.dot.bb[i];
-  }
-  for (int i = 0; i < a->ndim; i++)
-    if (!(ma >> i & 1u)) fa[nfa++] = i;
-  for (int i = 0; i < b->ndim; i++)
-    if (!(mb >> i & 1u)) fb[nfb++] = i;
-  int64_t B = 1, M = 1, N = 1, K = 1;
-  for (int i = 0; i < nba; i++) B *= a->shape[n->p.dot.ba[i]];
-  for (int i = 0; i < nfa; i++) M *= a->shape[fa[i]];
-  for (int i = 0; i < nfb; i++) N *= b->shape[fb[i]];
-  for (int i = 0; i < nca; i++) K *= a->shape[n->p.dot.ca[i]];
+  em_dot_dims dd;
+  em_dot_dims_of(n, &dd);
+  const int64_t B = dd.B, M = dd.M, N = dd.N, K = dd.K;
 
   int dev = out->dev.index;
   em_status st = em_alloc_output(out);
@@ -433,9 +368,9 @@ em_status em_cu_k_dot(em_array *out, const em_node *n) {
   }
   em_array *ca = NULL, *cb = NULL;
   bool ta, tb;
-  st = dot_operand(a, n->p.dot.ba, nba, fa, nfa, n->p.dot.ca, nca, &ca, &ta);
+  st = em_dot_operand(a, n->p.dot.ba, nba, dd.fa, dd.nfa, n->p.dot.ca, nca, &ca, &ta);
   if (st == EM_OK)
-    st = dot_operand(b, n->p.dot.bb, nba, n->p.dot.cb, nca, fb, nfb, &cb, &tb);
+    st = em_dot_operand(b, n->p.dot.bb, nba, n->p.dot.cb, nca, dd.fb, dd.nfb, &cb, &tb);
   if (st == EM_OK) {
     if (t == EM_C64 || t == EM_C128)
       st = gemm_complex(dev, t, em_array_ptr(ca), em_array_ptr(cb),
