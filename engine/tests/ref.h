@@ -700,17 +700,20 @@ REF void check_err_(const char *file, int line, em_status st, em_status want,
   for (int i = 0; ok && needles && needles[i]; i++) ok = strstr(msg, needles[i]) != NULL;
   if (!ok) {
     th_failures++;
+    char want_s[256] = "";
+    size_t used = 0;
+    for (int i = 0; needles && needles[i] && used < sizeof want_s; i++) {
+      int w = snprintf(want_s + used, sizeof want_s - used, "%s%s",
+                       i ? ", " : " and ", needles[i]);
+      if (w < 0) break;
+      used += (size_t)w;
+    }
     if (th_failures <= 50)
       fprintf(stderr,
               "%s:%d: error check failed: status %s (want %s), out %s, message "
-              "\"%s\" (want prefix %s%s%s%s%s%s%s)\n",
+              "\"%s\" (want prefix %s%s)\n",
               file, line, em_status_name(st), em_status_name(want),
-              out ? "non-NULL" : "NULL", msg, pre,
-              needles && needles[0] ? " and " : "", needles && needles[0] ? needles[0] : "",
-              needles && needles[0] && needles[1] ? ", " : "",
-              needles && needles[0] && needles[1] ? needles[1] : "",
-              needles && needles[0] && needles[1] && needles[2] ? ", " : "",
-              needles && needles[0] && needles[1] && needles[2] ? needles[2] : "");
+              out ? "non-NULL" : "NULL", msg, pre, want_s);
   }
 }
 #define CHECK_ERR(st, out, prefix, ...)                                      \
