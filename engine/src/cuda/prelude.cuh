@@ -1071,14 +1071,6 @@ template <class C> struct MaxC {
   static EMD A comb(A a, A b) { return b > a ? b : a; }
 };
 
-template <class A> EMD A shfl_first(A v) {
-  const int W = (sizeof(A) + 3) / 4;
-  union { A a; u32 w[W]; } in, out;
-  in.a = v;
-#pragma unroll
-  for (int k = 0; k < W; k++) out.w[k] = __shfl_sync(0xffffffffu, in.w[k], 0);
-  return out.a;
-}
 template <class A> EMD A shfl_xor(A v, int m) {
   const int W = (sizeof(A) + 3) / 4;
   union { A a; u32 w[W]; } in, out;
@@ -1087,8 +1079,9 @@ template <class A> EMD A shfl_xor(A v, int m) {
   for (int k = 0; k < W; k++) out.w[k] = __shfl_xor_sync(0xffffffffu, in.w[k], m);
   return out.a;
 }
-/* Every thread of the row gets the result, bitwise the same in each
- * (comb is commutative, and every thread folds the warps' values in one
+/* Every thread of the row gets the result, the same in each (SumC's comb
+ * is commutative, MaxC's up to the sign of a zero, which exp(c - m) and
+ * c - m do not see, and every thread folds the warps' values in one
  * order). BLOCK == false: the row is one warp (no block barriers). Else
  * the whole block works on one row, and the reduction costs one barrier:
  * a butterfly in each warp, then every thread folds the per-warp values
