@@ -694,16 +694,6 @@ defmodule Emily.BackendTest do
            "not close:\n#{inspect(got)}\n#{inspect(want)}"
   end
 
-  test "inspect shows the backend and the device when enabled" do
-    Application.put_env(:emily, :inspect_backend, true)
-
-    try do
-      assert inspect(Nx.tensor([1, 2], backend: backend_of(:emily))) =~ "Emily.Backend<#{device_name(device())}>"
-    after
-      Application.put_env(:emily, :inspect_backend, false)
-    end
-  end
-
   # Tests below that pass plain numbers to ops make Emily the default
   # backend: numbers become tensors on the default backend, and a tensor of
   # another backend reaches Emily on the CPU.
@@ -770,6 +760,4 @@ defmodule Emily.BackendTest do
     assert Emily.Memory.stats(dev).cached == 0
   end
 
-  defp device_name(:cpu), do: "cpu"
-  defp device_name({:cuda, n}), do: "cuda:#{n}"
 end
