@@ -651,6 +651,39 @@ static void test_streams(void) {
     em_array_release(a);
     em_array_release(b);
   }
+  /* A blocking em_eval runs on the caller only when the default stream is
+   * idle: here it is busy with queued work, so the eval must wait its
+   * turn (the queued callback has run when em_eval returns).
+   * test_fail_after covers errors from an inline eval. */
+  {
+    em_stream *s = em_default_stream(em_cpu());
+    int64_t n = 1 << 21;
+    em_array *big = NULL;
+    MUST(em_full_scalar(&big, EM_F64, 0.5, em_cpu()), big);
+    em_array *t = NULL;
+    MUST(em_broadcast(&t, big, 1, &n, NULL), t);
+    em_array_release(big);
+    big = t;
+    for (int i = 0; i < 40; i++) { /* ~100 ms of unfusable work */
+      em_array *u = NULL;
+      MUST(em_sort(&u, big, 0, i % 2 == 1), u);
+      em_array_release(big);
+      big = u;
+    }
+    cb_state c;
+    memset(&c, 0, sizeof c);
+    double w;
+    em_array *small = small_graph(3, &w);
+    CHECK(em_eval_async(&big, 1, s, record_cb, &c) == EM_OK, "queue big");
+    CHECK(em_eval(&small, 1) == EM_OK, "eval behind queued work");
+    CHECK(atomic_load(&c.calls) == 1,
+          "the blocking eval ran after the queued work (callback calls %d)",
+          atomic_load(&c.calls));
+    const double *p = em_array_data(small);
+    CHECK(p && *p == w, "result of the eval behind queued work");
+    em_array_release(big);
+    em_array_release(small);
+  }
 }
 
 int main(void) {

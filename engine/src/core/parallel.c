@@ -2,7 +2,16 @@
  * Work is handed out as one job at a time (a mutex serialises jobs from
  * different streams); chunks are claimed with an atomic counter, so a
  * busy or slow thread never holds others up. Nested calls (from inside a
- * chunk) run inline: the pool is never re-entered. */
+ * chunk) run inline: the pool is never re-entered.
+ *
+ * Waking a sleeping thread through a futex takes tens of microseconds on
+ * a VM, longer than a whole 4 MiB reduction. So a worker spins for
+ * SPIN_NS after each job, watching for the next one, before it sleeps on
+ * the condition variable, and the caller spins as long for the workers to
+ * finish (OpenMP runtimes do the same). A job is published by bumping an
+ * atomic generation; the mutex and broadcast are needed only when some
+ * worker has gone to sleep. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "parallel.h"
 
 #include "emily.h"
@@ -10,7 +19,20 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* How long an idle thread keeps spinning before it sleeps. */
+#define SPIN_NS 200000
 
 typedef struct {
   em_range_fn fn;
@@ -25,10 +47,11 @@ static struct {
   int nthreads; /* including the caller */
   pthread_t *threads;
   pthread_mutex_t job_lock; /* one job at a time */
-  pthread_mutex_t m;
+  pthread_mutex_t m;        /* guards the sleeps below */
   pthread_cond_t wake, done;
-  job_t *job;
-  uint64_t generation;
+  _Atomic(job_t *) job;
+  atomic_uint_fast64_t generation; /* bumped once per job */
+  atomic_int sleepers;             /* workers asleep on `wake` */
 } pool = {.once = PTHREAD_ONCE_INIT,
           .job_lock = PTHREAD_MUTEX_INITIALIZER,
           .m = PTHREAD_MUTEX_INITIALIZER,
@@ -36,6 +59,41 @@ static struct {
           .done = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int in_pool_chunk = 0;
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Spin until *p != v or SPIN_NS pass; returns the last value read. */
+static uint64_t spin_while_gen(uint64_t v) {
+  int64_t end = 0;
+  for (unsigned i = 0;; i++) {
+    uint64_t g = atomic_load_explicit(&pool.generation, memory_order_acquire);
+    if (g != v) return g;
+    if ((i & 63) == 0) {
+      int64_t t = now_ns();
+      if (!end) end = t + SPIN_NS;
+      else if (t >= end) return g;
+    }
+    CPU_RELAX();
+  }
+}
+
+static bool spin_until_done(job_t *j) {
+  int64_t end = 0;
+  for (unsigned i = 0;; i++) {
+    if (atomic_load_explicit(&j->remaining, memory_order_acquire) == 0)
+      return true;
+    if ((i & 63) == 0) {
+      int64_t t = now_ns();
+      if (!end) end = t + SPIN_NS;
+      else if (t >= end) return false;
+    }
+    CPU_RELAX();
+  }
+}
 
 static void run_chunks(job_t *j, int tid) {
   in_pool_chunk = 1;
@@ -53,19 +111,31 @@ static void *worker_main(void *arg) {
   int tid = (int)(intptr_t)arg;
   uint64_t seen = 0;
   for (;;) {
-    pthread_mutex_lock(&pool.m);
-    while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.m);
-    seen = pool.generation;
-    job_t *j = pool.job;
-    pthread_mutex_unlock(&pool.m);
+    uint64_t g = spin_while_gen(seen);
+    if (g == seen) {
+      /* Announce the sleep before the last look at the generation; the
+       * caller bumps the generation before it looks at `sleepers`, so one
+       * of the two sees the other (both are sequentially consistent). */
+      pthread_mutex_lock(&pool.m);
+      atomic_fetch_add(&pool.sleepers, 1);
+      while ((g = atomic_load(&pool.generation)) == seen)
+        pthread_cond_wait(&pool.wake, &pool.m);
+      atomic_fetch_sub(&pool.sleepers, 1);
+      pthread_mutex_unlock(&pool.m);
+    }
+    seen = g;
+    job_t *j = atomic_load_explicit(&pool.job, memory_order_acquire);
     run_chunks(j, tid);
-    pthread_mutex_lock(&pool.m);
-    if (atomic_fetch_sub(&j->remaining, 1) == 1) pthread_cond_signal(&pool.done);
-    pthread_mutex_unlock(&pool.m);
+    /* j lives on the caller's stack: after this decrement the caller may
+     * return, so it is not touched again. */
+    if (atomic_fetch_sub(&j->remaining, 1) == 1) {
+      pthread_mutex_lock(&pool.m);
+      pthread_cond_signal(&pool.done);
+      pthread_mutex_unlock(&pool.m);
+    }
   }
   return NULL;
 }
-
 static void pool_init(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   const char *env = getenv("EMILY_NUM_THREADS");
@@ -120,15 +190,19 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
   atomic_init(&j.remaining, nt - 1);
 
   pthread_mutex_lock(&pool.job_lock);
-  pthread_mutex_lock(&pool.m);
-  pool.job = &j;
-  pool.generation++;
-  pthread_cond_broadcast(&pool.wake);
-  pthread_mutex_unlock(&pool.m);
+  atomic_store_explicit(&pool.job, &j, memory_order_release);
+  atomic_fetch_add(&pool.generation, 1);
+  if (atomic_load(&pool.sleepers) > 0) {
+    pthread_mutex_lock(&pool.m);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.m);
+  }
   run_chunks(&j, 0);
-  pthread_mutex_lock(&pool.m);
-  while (atomic_load(&j.remaining) > 0) pthread_cond_wait(&pool.done, &pool.m);
-  pthread_mutex_unlock(&pool.m);
+  if (!spin_until_done(&j)) {
+    pthread_mutex_lock(&pool.m);
+    while (atomic_load(&j.remaining) > 0) pthread_cond_wait(&pool.done, &pool.m);
+    pthread_mutex_unlock(&pool.m);
+  }
   pthread_mutex_unlock(&pool.job_lock);
 }
 
