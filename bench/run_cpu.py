@@ -8,11 +8,13 @@ the same inputs, in one run. Writes bench/results/cpu.md.
 Builds engine/bench/bench_cpu.c (Release) into build/bench-cpu/ unless --bench-exe is
 given, writes random inputs (numpy, seed 0) under bench/out/, and for each
 case and round runs the engine (bench_cpu --only CASE, a fresh process),
-then numpy (when it has the op), then torch with 1 and with 2 threads.
+then numpy (when it has the op), then torch with 1 and with 2 threads
+(odd rounds: the peers first, then the engine).
 Each peer's time is the median of >= 5 timed runs after two warm-ups
 (more runs for short cases, about --min-time seconds each); over rounds,
 the lowest median is kept (the machine may be shared, this damps bursts
-of foreign load). The engine's result is checked against a float64 numpy
+of foreign load), and the per-round speed-up against the faster peer of
+the same round is reported as a median over rounds. The engine's result is checked against a float64 numpy
 reference and its time is not reported when the relative error is above
 the case's tolerance. Partial runs (--only) should write their report
 elsewhere (--out), bench/results/cpu.md is for full runs.
@@ -524,12 +526,27 @@ def main():
     blas_lines, np_config = blas_info()  # before torch.set_num_threads
     torch_threads = (1, 2) if HAVE_TORCH else ()
     best = {}  # (case, peer) -> (ms, reps)
+    paired = collections.defaultdict(list)  # case -> per-round speed-ups
     errors = {}
     engine_threads = "?"
     load = [os.getloadavg()[0]]
     for rnd in range(args.rounds):
         for name, _, _, tol, outs in cases:
             d = data[name]
+
+            def time_peers():
+                r = []
+                nf = numpy_fn(name, d)
+                if nf:
+                    r.append(("numpy", time_fn(nf, args.min_time)))
+                for nt in torch_threads:
+                    torch.set_num_threads(nt)
+                    r.append(("torch%d" % nt,
+                              time_fn(torch_fn(name, d), args.min_time)))
+                return r
+            # odd rounds time the peers first: drift in the machine's speed
+            # then favours neither side
+            peer_times = time_peers() if rnd % 2 else None
             p = subprocess.run([exe, "--in", work, "--out", work, "--only",
                                 name, "--min-time", str(args.min_time)],
                                capture_output=True, text=True)
@@ -559,21 +576,22 @@ def main():
                           name, err, nerr, terr, tol,
                           "" if err <= tol else "  ** ENGINE WRONG **"),
                       flush=True)
+            if peer_times is None:
+                peer_times = time_peers()
             results = []
             if m:
                 results.append(("engine", (float(m.group(1)), int(m.group(2)))))
             else:
                 print("engine failed on %s:\n%s" % (name, p.stdout))
-            nf = numpy_fn(name, d)
-            if nf:
-                results.append(("numpy", time_fn(nf, args.min_time)))
-            for nt in torch_threads:
-                torch.set_num_threads(nt)
-                results.append(("torch%d" % nt,
-                                time_fn(torch_fn(name, d), args.min_time)))
+            results += peer_times
             for peer, r in results:
                 if (name, peer) not in best or r[0] < best[(name, peer)][0]:
                     best[(name, peer)] = r
+            # this round's speed-up against its faster peer (paired)
+            rd = dict(results)
+            pt = [r[0] for peer, r in results if peer != "engine"]
+            if "engine" in rd and pt:
+                paired[name].append(min(pt) / rd["engine"][0])
             print("round %d %-22s %s" % (rnd + 1, name, "  ".join(
                 "%s %.2f ms" % (peer, r[0]) for peer, r in results)),
                 flush=True)
@@ -609,12 +627,15 @@ def main():
         ok = eng is not None and err <= tol
         e_ms = fmt(eng[0]) if ok else ("WRONG (err %.1e)" % err if eng
                                        else "FAILED")
-        rows.append("| %s | %s | %s | %s | %s | %s | %.1e |" % (
+        pr = paired.get(name, [])
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %.1e |" % (
             desc, e_ms, fmt(npy[0]) if npy else "n/a",
             "%s (%s thr)" % (fmt(tch[0]), tch_peer[5:]) if tch else "n/a",
             "%.2f" % (npy[0] / eng[0]) if ok and npy else "-",
             "%.2f (%s)" % (faster[0] / eng[0], faster_name)
             if ok and faster else "-",
+            "%.2f (%.2f-%.2f)" % (statistics.median(pr), min(pr), max(pr))
+            if ok and pr else "-",
             err))
 
     gelu_numpy = ("scipy.special.erf %s (exact erf form)" % scipy.__version__
@@ -638,10 +659,18 @@ def main():
                "at most 1.5x slower).\n"
                % (args.min_time, args.rounds,
                   ", ".join("%s %.0e" % (c[0], c[3]) for c in cases)))
+    out.append("The per-round column pairs the engine with its faster peer "
+               "in the same round (seconds apart) and gives the median over "
+               "rounds, with the range: this VM's memory bandwidth switches "
+               "between a fast and a slow mode for seconds at a time, and "
+               "best-of-rounds then favours whichever side met a fast spell; "
+               "for memory-bound rows the per-round median is the fairer "
+               "figure (bench/interleave_cpu.py pairs calls, not rounds).\n")
     out.append("| case | engine ms | numpy ms | torch ms (best of 1/2 "
                "threads) | speed-up vs numpy | speed-up vs faster peer | "
+               "per-round speed-up vs faster peer, median (range) | "
                "engine rel. err |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     out += rows
     out.append("")
     out.append("Peers: numpy computes gelu with %s, softmax as exp(x - max) / "
