@@ -31,7 +31,9 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* How long an idle thread keeps spinning before it sleeps. */
+/* How long an idle thread keeps spinning before it sleeps; no spinning
+ * when there are more threads than cores (EMILY_NUM_THREADS), where a
+ * spinner would take the core a working thread needs. */
 #define SPIN_NS 200000
 
 typedef struct {
@@ -45,6 +47,7 @@ typedef struct {
 static struct {
   pthread_once_t once;
   int nthreads; /* including the caller */
+  int64_t spin_ns;
   pthread_t *threads;
   pthread_mutex_t job_lock; /* one job at a time */
   pthread_mutex_t m;        /* guards the sleeps below */
@@ -66,7 +69,8 @@ static int64_t now_ns(void) {
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spin until *p != v or SPIN_NS pass; returns the last value read. */
+/* Spin until the generation is no longer v, or for spin_ns; returns the
+ * last generation read. */
 static uint64_t spin_while_gen(uint64_t v) {
   int64_t end = 0;
   for (unsigned i = 0;; i++) {
@@ -74,7 +78,7 @@ static uint64_t spin_while_gen(uint64_t v) {
     if (g != v) return g;
     if ((i & 63) == 0) {
       int64_t t = now_ns();
-      if (!end) end = t + SPIN_NS;
+      if (!end) end = t + pool.spin_ns;
       else if (t >= end) return g;
     }
     CPU_RELAX();
@@ -88,7 +92,7 @@ static bool spin_until_done(job_t *j) {
       return true;
     if ((i & 63) == 0) {
       int64_t t = now_ns();
-      if (!end) end = t + SPIN_NS;
+      if (!end) end = t + pool.spin_ns;
       else if (t >= end) return false;
     }
     CPU_RELAX();
@@ -146,6 +150,7 @@ static void pool_init(void) {
   }
   if (n < 1) n = 1;
   pool.nthreads = (int)n;
+  pool.spin_ns = n <= sysconf(_SC_NPROCESSORS_ONLN) ? SPIN_NS : 0;
   if (n > 1) {
     pool.threads = calloc((size_t)n - 1, sizeof(pthread_t));
     if (!pool.threads) {

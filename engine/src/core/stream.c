@@ -47,9 +47,10 @@ static void *stream_main(void *arg) {
 #ifdef EMILY_HAVE_CUDA
   if (s->cuda) em_cuda_thread_bind(s->cuda);
 #endif
+  bool ran = false; /* the busy flag is ours to clear only after a task */
   for (;;) {
     pthread_mutex_lock(&s->m);
-    s->busy = false;
+    if (ran) s->busy = false;
     while (s->busy || (!s->head && !s->stop)) pthread_cond_wait(&s->cv, &s->m);
     task *t = s->head;
     if (!t) { /* stop requested and queue drained */
@@ -68,6 +69,7 @@ static void *stream_main(void *arg) {
     s->head = t->next;
     if (!s->head) s->tail = NULL;
     s->busy = true;
+    ran = true;
     pthread_mutex_unlock(&s->m);
     em_status st = t->is_barrier ? EM_OK : em_eval_now(t->arrays, t->n);
 #ifdef EMILY_HAVE_CUDA
