@@ -30,7 +30,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads
 
-import argparsee
+import argparse
 import ctypes as C
 import platform
 import statistics
