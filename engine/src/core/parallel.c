@@ -62,6 +62,7 @@ static struct {
           .done = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int in_pool_chunk = 0;
+static void pool_init(void);
 
 static int64_t now_ns(void) {
   struct timespec t;
@@ -90,6 +91,20 @@ static bool spin_until_done(job_t *j) {
   for (unsigned i = 0;; i++) {
     if (atomic_load_explicit(&j->remaining, memory_order_acquire) == 0)
       return true;
+    if ((i & 63) == 0) {
+      int64_t t = now_ns();
+      if (!end) end = t + pool.spin_ns;
+      else if (t >= end) return false;
+    }
+    CPU_RELAX();
+  }
+}
+
+bool em_spin_while_zero(atomic_int *flag) {
+  pthread_once(&pool.once, pool_init);
+  int64_t end = 0;
+  for (unsigned i = 0;; i++) {
+    if (atomic_load_explicit(flag, memory_order_acquire) != 0) return true;
     if ((i & 63) == 0) {
       int64_t t = now_ns();
       if (!end) end = t + pool.spin_ns;

@@ -6,6 +6,8 @@
 #ifndef EMILY_PARALLEL_H
 #define EMILY_PARALLEL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef void (*em_range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
@@ -13,5 +15,9 @@ typedef void (*em_range_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx);
 /* Threads em_parallel_for may use (>= 1); tid in fn is below this. */
 int em_parallel_threads(void);
+/* Spins while *flag is 0, for as long as an idle pool thread would (0
+ * when threads outnumber cores); true if *flag became nonzero. Stream
+ * workers use it to catch the next task without a thread wake-up. */
+bool em_spin_while_zero(atomic_int *flag);
 
 #endif
