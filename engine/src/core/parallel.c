@@ -8,9 +8,9 @@
  * a VM, longer than a whole 4 MiB reduction. So a worker spins for
  * SPIN_NS (EMILY_SPIN_US overrides) after each job, watching for the next
  * one, before it sleeps on the condition variable, and the caller spins
- * as long for the workers to finish (OpenMP runtimes do the same). A job is published by bumping an
- * atomic generation; the mutex and broadcast are needed only when some
- * worker has gone to sleep. */
+ * as long for the workers to finish (OpenMP runtimes do the same). A job
+ * is published by bumping an atomic generation; the mutex and broadcast
+ * are needed only when some worker has gone to sleep. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "parallel.h"
 
@@ -81,27 +81,11 @@ static int64_t now_ns(void) {
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spin until the generation is no longer v, or for spin_ns; returns the
- * last generation read. */
-static uint64_t spin_while_gen(uint64_t v) {
+/* Spins until ready(arg), or for spin_ns; returns whether it got ready. */
+static bool spin_until(bool (*ready)(const void *), const void *arg) {
   int64_t end = 0;
   for (unsigned i = 0;; i++) {
-    uint64_t g = atomic_load_explicit(&pool.generation, memory_order_acquire);
-    if (g != v) return g;
-    if ((i & 63) == 0) {
-      int64_t t = now_ns();
-      if (!end) end = t + pool.spin_ns;
-      else if (t >= end) return g;
-    }
-    spin_pause(i);
-  }
-}
-
-static bool spin_until_done(job_t *j) {
-  int64_t end = 0;
-  for (unsigned i = 0;; i++) {
-    if (atomic_load_explicit(&j->remaining, memory_order_acquire) == 0)
-      return true;
+    if (ready(arg)) return true;
     if ((i & 63) == 0) {
       int64_t t = now_ns();
       if (!end) end = t + pool.spin_ns;
@@ -109,20 +93,25 @@ static bool spin_until_done(job_t *j) {
     }
     spin_pause(i);
   }
+}
+
+static bool gen_moved(const void *seen) {
+  return atomic_load_explicit(&pool.generation, memory_order_acquire) !=
+         *(const uint64_t *)seen;
+}
+
+static bool job_done(const void *j) {
+  return atomic_load_explicit(&((job_t *)j)->remaining,
+                              memory_order_acquire) == 0;
+}
+
+static bool nonzero(const void *flag) {
+  return atomic_load_explicit((atomic_int *)flag, memory_order_acquire) != 0;
 }
 
 bool em_spin_while_zero(atomic_int *flag) {
   pthread_once(&pool.once, pool_init);
-  int64_t end = 0;
-  for (unsigned i = 0;; i++) {
-    if (atomic_load_explicit(flag, memory_order_acquire) != 0) return true;
-    if ((i & 63) == 0) {
-      int64_t t = now_ns();
-      if (!end) end = t + pool.spin_ns;
-      else if (t >= end) return false;
-    }
-    spin_pause(i);
-  }
+  return spin_until(nonzero, flag);
 }
 
 static void run_chunks(job_t *j, int tid) {
@@ -141,8 +130,10 @@ static void *worker_main(void *arg) {
   int tid = (int)(intptr_t)arg;
   uint64_t seen = 0;
   for (;;) {
-    uint64_t g = spin_while_gen(seen);
-    if (g == seen) {
+    uint64_t g;
+    if (spin_until(gen_moved, &seen)) {
+      g = atomic_load_explicit(&pool.generation, memory_order_acquire);
+    } else {
       /* Announce the sleep before the last look at the generation; the
        * caller bumps the generation before it looks at `sleepers`, so one
        * of the two sees the other (both are sequentially consistent). */
@@ -235,7 +226,7 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
     pthread_mutex_unlock(&pool.m);
   }
   run_chunks(&j, 0);
-  if (!spin_until_done(&j)) {
+  if (!spin_until(job_done, &j)) {
     pthread_mutex_lock(&pool.m);
     while (atomic_load(&j.remaining) > 0) pthread_cond_wait(&pool.done, &pool.m);
     pthread_mutex_unlock(&pool.m);
