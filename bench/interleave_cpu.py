@@ -39,30 +39,7 @@ import time
 import numpy as np
 import torch
 
-F32 = 10  # em_dtype code of f32 (EM_DTYPES order in emily.h)
-
-
-class Dev(C.Structure):
-    _fields_ = [("type", C.c_int), ("index", C.c_int)]
-
-
-def load(path):
-    lib = C.CDLL(path)
-    P = C.c_void_p
-    pp = C.POINTER(P)
-    lib.em_cpu.restype = Dev
-    lib.em_dtype_name.restype = C.c_char_p
-    lib.em_array_from_data.argtypes = [pp, C.c_int, C.c_int, C.POINTER(C.c_int64),
-                                       C.c_void_p, C.c_size_t, Dev]
-    lib.em_layer_norm.argtypes = [pp, P, P, P, C.c_double]
-    lib.em_softmax.argtypes = [pp, P, C.c_int]
-    lib.em_sum.argtypes = [pp, P, C.c_int, C.POINTER(C.c_int), C.c_bool]
-    lib.em_eval.argtypes = [pp, C.c_int]
-    lib.em_array_data.argtypes = [P]
-    lib.em_array_data.restype = C.c_void_p
-    lib.em_array_release.argtypes = [P]
-    lib.em_last_error.restype = C.c_char_p
-    return lib
+from emily_ctypes import F32, checker, load, write_report
 
 
 def main():
@@ -75,13 +52,9 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.torch_threads)
     lib = load(args.lib)
-    assert lib.em_dtype_name(F32) == b"f32"
+    check = checker(lib)
     P = C.c_void_p
     cpu = lib.em_cpu()
-
-    def check(st):
-        if st != 0:
-            raise RuntimeError(lib.em_last_error().decode())
 
     def to_em(x):
         out = P()
@@ -174,11 +147,7 @@ def main():
     for n, me, mp, rm, q1, q3, win, err in rows:
         md.append(f"| {n} | {me:.3f} | {mp:.3f} | {rm:.3f} | {q1:.3f}-{q3:.3f} | "
                   f"{win:.0%} | {err:.1e} |")
-    text = "\n".join(md) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    write_report(md, args.out)
 
 
 if __name__ == "__main__":

@@ -21,30 +21,9 @@ import time
 
 import torch
 
+from emily_ctypes import BF16, F32, Dev, checker, load, write_report
+
 BATCH = 5
-BF16, F32 = 9, 10  # em_dtype codes (EM_DTYPES order in emily.h)
-
-
-class Dev(C.Structure):
-    _fields_ = [("type", C.c_int), ("index", C.c_int)]
-
-
-def load(path):
-    lib = C.CDLL(path)
-    P = C.c_void_p
-    pp = C.POINTER(P)
-    lib.em_array_from_data.argtypes = [pp, C.c_int, C.c_int, C.POINTER(C.c_int64),
-                                       C.c_void_p, C.c_size_t, Dev]
-    lib.em_matmul.argtypes = [pp, P, P]
-    lib.em_layer_norm.argtypes = [pp, P, P, P, C.c_double]
-    lib.em_rms_norm.argtypes = [pp, P, P, C.c_double]
-    lib.em_softmax.argtypes = [pp, P, C.c_int]
-    lib.em_sum.argtypes = [pp, P, C.c_int, C.POINTER(C.c_int), C.c_bool]
-    lib.em_copy.argtypes = [pp, P]
-    lib.em_eval.argtypes = [pp, C.c_int]
-    lib.em_array_release.argtypes = [P]
-    lib.em_last_error.restype = C.c_char_p
-    return lib
 
 
 def main():
@@ -57,9 +36,7 @@ def main():
     P = C.c_void_p
     cuda0 = Dev(1, 0)
 
-    def check(st):
-        if st != 0:
-            raise RuntimeError(lib.em_last_error().decode())
+    check = checker(lib)
 
     def to_em(t, code):
         h = t.contiguous().cpu()
@@ -151,11 +128,7 @@ def main():
           "| --- | ---: | ---: | ---: | ---: |"]
     for n, me, mp, be, bp in rows:
         md.append(f"| {n} | {me:.4f} | {mp:.4f} | {me / mp:.3f} | {be:.4f} / {bp:.4f} |")
-    text = "\n".join(md) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    write_report(md, args.out)
 
 
 if __name__ == "__main__":
